@@ -1,0 +1,429 @@
+//! The RaftServer the exports call: it shares one `RaftCore` between the
+//! server's reactor thread (fibers, RPC handlers) and the test threads
+//! (`start`, `get_state`, `disconnect`, ...), and carries out the core's
+//! decisions through the wrappers.
+//!
+//! Locking rule: the core sits behind one mutex that is held only for a core
+//! step; it is never held across a fiber wait, an RPC send, or a call into
+//! C++ that can call back (the apply callback).
+//!
+//! Fibers, all on the reactor thread:
+//! - the election fiber (§5.2): checks the election timer, runs elections,
+//!   and moves the proxies in and out of the backup when the network
+//!   "disconnects";
+//! - one replication fiber per follower (§5.3): streams entries, commit
+//!   notices and heartbeats as the core decides, and feeds replies back.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::core::{
+    AppendOutcome, AppendRequest, AppendResponse, CoreConfig, ElectionOutcome, Entry, Index,
+    Micros, NodeId, RaftCore, Role, SentAppend, Term, VoteRequest,
+};
+use crate::wrappers::{
+    self, AppNext, AppendArgs, AppendReply, AppendReplyValues, Command, Commo, FrameIds,
+    PendingAppend, RaftLogs, VoteReply,
+};
+
+/// How often an idle leader's replication fiber looks for new entries: a
+/// `start` on a test thread cannot wake a fiber, so this bounds the delay
+/// before a new entry is sent.
+const LEADER_POLL_US: Micros = 2_000;
+/// How often the election fiber and idle non-leader fibers look around.
+const IDLE_POLL_US: Micros = 10_000;
+/// How often a candidate checks its vote quorum event.
+const VOTE_POLL_US: Micros = 2_000;
+/// How long a leader waits for an AppendEntries reply before calling it lost.
+const RPC_TIMEOUT_US: Micros = 500_000;
+
+/// What `new` receives from the framework.
+pub struct ServerParts {
+    pub ids: FrameIds,
+    pub logs: Option<RaftLogs>,
+    pub app_next: Option<AppNext>,
+    pub is_test_mode: bool,
+}
+
+pub struct RaftServer {
+    ids: FrameIds,
+    core: Mutex<RaftCore<Command>>,
+    commo: Mutex<Option<Commo>>,
+    logs: Option<RaftLogs>,
+    app_next: Option<AppNext>,
+    is_test_mode: bool,
+    /// What the framework asked: is the network down?
+    disconnected: AtomicBool,
+    /// Whether our proxies are in the backup right now (reactor thread only).
+    proxies_saved: AtomicBool,
+    /// `request_vote` asked for an election.
+    election_requested: AtomicBool,
+    fibers_started: AtomicBool,
+    stopped: AtomicBool,
+    /// Someone is handing entries to the state machine.
+    applying: AtomicBool,
+}
+
+impl RaftServer {
+    pub fn new(parts: ServerParts) -> Self {
+        let size = wrappers::partition_size(parts.ids.partition_id).unwrap_or(1);
+        let members: Vec<NodeId> = (0..size as NodeId).collect();
+        let members = if members.contains(&parts.ids.site_id) {
+            members
+        } else {
+            vec![parts.ids.site_id]
+        };
+        let config = CoreConfig::lab_defaults(parts.ids.site_id, members, wrappers::random_seed());
+        RaftServer {
+            ids: parts.ids,
+            core: Mutex::new(RaftCore::new(config, wrappers::now_us())),
+            commo: Mutex::new(None),
+            logs: parts.logs,
+            app_next: parts.app_next,
+            is_test_mode: parts.is_test_mode,
+            disconnected: AtomicBool::new(false),
+            proxies_saved: AtomicBool::new(false),
+            election_requested: AtomicBool::new(false),
+            fibers_started: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            applying: AtomicBool::new(false),
+        }
+    }
+
+    fn core(&self) -> MutexGuard<'_, RaftCore<Command>> {
+        // A panic while holding the lock cannot leave the core half-updated
+        // in a way later steps could not handle; keep serving.
+        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn commo(&self) -> Option<Commo> {
+        *self.commo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_commo(&self, commo: Option<Commo>) {
+        *self.commo.lock().unwrap_or_else(|p| p.into_inner()) = commo;
+    }
+
+    // ----- Queries ----------------------------------------------------------
+
+    pub fn is_leader(&self) -> bool {
+        self.core().is_leader()
+    }
+
+    pub fn state(&self) -> (bool, Term) {
+        let core = self.core();
+        (core.is_leader(), core.term())
+    }
+
+    pub fn is_disconnected(&self) -> bool {
+        self.disconnected.load(Ordering::SeqCst)
+    }
+
+    // ----- Commands from the framework -------------------------------------------
+
+    /// Figure 2, Leaders: append a client command; replication fibers pick
+    /// it up within `LEADER_POLL_US`.
+    pub fn start(&self, command: Command) -> Option<(Index, Term)> {
+        self.core().propose(command)
+    }
+
+    pub fn append_local(&self, command: Command) -> (Index, Term) {
+        self.core().append_local(command)
+    }
+
+    pub fn set_is_leader(&self, is_leader: bool) {
+        let now = wrappers::now_us();
+        let mut core = self.core();
+        if is_leader {
+            core.force_leadership(now);
+        } else {
+            core.force_step_down(now);
+        }
+    }
+
+    pub fn request_election(&self) {
+        self.election_requested.store(true, Ordering::SeqCst);
+    }
+
+    /// The network goes down (true) or comes back (false). Called from test
+    /// threads: only the flag changes here; the election fiber moves the
+    /// proxies on the reactor thread (abi.md, "Disconnection").
+    pub fn set_disconnected(&self, disconnected: bool) {
+        self.disconnected.store(disconnected, Ordering::SeqCst);
+    }
+
+    /// Back on the network, with a fresh election timeout.
+    pub fn reconnect(&self) {
+        self.set_disconnected(false);
+        self.core().reset_election_timer(wrappers::now_us());
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Term and command of log entry `index`, for `get_raft_instance`.
+    pub fn entry(&self, index: Index) -> Option<(Entry<Command>, Term)> {
+        let core = self.core();
+        let entry = core.log().entry(index)?.clone();
+        let prev_term = core.log().term_at(index - 1).unwrap_or(0);
+        Some((entry, prev_term))
+    }
+
+    pub fn erase_framework_log_entry(&self, slot: u64) {
+        if let Some(logs) = self.logs {
+            logs.erase(slot);
+        }
+    }
+
+    // ----- RPC handlers (reactor thread) --------------------------------------------
+
+    /// Figure 2, RequestVote receiver. A server off the network does not act
+    /// on requests that reach it anyway (the flag flipped mid-flight).
+    pub fn on_request_vote(&self, request: VoteRequest, reply: VoteReply) {
+        if self.is_disconnected() {
+            reply.send(request.term, false);
+            return;
+        }
+        let response = self.core().handle_request_vote(wrappers::now_us(), &request);
+        reply.send(response.term, response.vote_granted);
+    }
+
+    /// Figure 2, AppendEntries receiver.
+    pub fn on_append_entries(&self, request: AppendRequest<Command>, reply: AppendReply) {
+        if self.is_disconnected() {
+            reply.send(AppendReplyValues::default()); // the "lost" answer
+            return;
+        }
+        let response = self.core().handle_append_entries(wrappers::now_us(), request);
+        reply.send(AppendReplyValues {
+            ok: response.success as u64,
+            term: response.term,
+            last_log_index: response.last_log_index,
+        });
+        self.apply_committed();
+    }
+
+    // ----- Applying --------------------------------------------------------------
+
+    /// Hands every committed, unapplied entry to the state machine, in order,
+    /// each exactly once, without holding the core lock during the callback.
+    /// One caller applies at a time; a caller that finds another at work
+    /// leaves the new entries to it.
+    pub fn apply_committed(&self) {
+        let Some(app_next) = self.app_next else { return };
+        loop {
+            if self.applying.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            loop {
+                let batch = self.core().take_committed();
+                if batch.is_empty() {
+                    break;
+                }
+                for (index, command) in &batch {
+                    app_next.apply(*index, command);
+                }
+            }
+            self.applying.store(false, Ordering::SeqCst);
+            // Entries committed between our last look and the release above
+            // would otherwise wait for the next caller.
+            let core = self.core();
+            if core.log().applied_index() == core.commit_index() {
+                return;
+            }
+        }
+    }
+
+    // ----- Fibers (reactor thread) --------------------------------------------
+
+    /// Starts the fibers, once. Called on the reactor thread by `setup`.
+    pub fn setup(self: &Arc<Self>) {
+        if self.fibers_started.swap(true, Ordering::SeqCst) {
+            log::warn!("server {}: setup called twice; ignored", self.ids.site_id);
+            return;
+        }
+        let Some(commo) = self.commo() else {
+            log::error!("server {}: setup without a commo; not starting", self.ids.site_id);
+            return;
+        };
+        let sites = commo.partition_site_ids(self.ids.partition_id);
+        let peers: Vec<NodeId> = {
+            let core = self.core();
+            let members: Vec<NodeId> = core.peers().collect();
+            if !sites.is_empty() {
+                let mut from_proxies: Vec<NodeId> =
+                    sites.iter().copied().filter(|&s| s != self.ids.site_id).collect();
+                from_proxies.sort_unstable();
+                if from_proxies != members {
+                    log::error!(
+                        "server {}: proxies list sites {sites:?}, config implies peers {members:?}",
+                        self.ids.site_id
+                    );
+                }
+            }
+            members
+        };
+        if !self.is_test_mode && self.ids.locale_id == 0 {
+            self.core().force_leadership(wrappers::now_us());
+        }
+        let server = Arc::clone(self);
+        wrappers::spawn_fiber(move || server.run_election_fiber(commo));
+        for peer in peers {
+            let server = Arc::clone(self);
+            wrappers::spawn_fiber(move || server.run_replication_fiber(commo, peer));
+        }
+    }
+
+    /// Moves the proxies to match the disconnect flag (abi.md, "Disconnection").
+    fn sync_network(&self, commo: Commo) {
+        let want_down = self.is_disconnected();
+        if want_down != self.proxies_saved.load(Ordering::SeqCst) {
+            if want_down {
+                commo.save_proxies(self.ids.partition_id, self.ids.locale_id);
+            } else {
+                commo.restore_proxies(self.ids.partition_id, self.ids.locale_id);
+            }
+            self.proxies_saved.store(want_down, Ordering::SeqCst);
+        }
+    }
+
+    /// §5.2: followers and candidates start an election when the timer runs
+    /// out. A server whose network is down does not campaign: it could reach
+    /// no one, and the inflated term would only depose a healthy leader when
+    /// it returns (the effect the dissertation's Pre-Vote, §9.6, achieves).
+    fn run_election_fiber(self: Arc<Self>, commo: Commo) {
+        while !self.is_stopped() {
+            self.sync_network(commo);
+            let now = wrappers::now_us();
+            let vote_request = if self.is_disconnected() {
+                None
+            } else {
+                let mut core = self.core();
+                if self.election_requested.swap(false, Ordering::SeqCst) && !core.is_leader() {
+                    Some(core.campaign(now))
+                } else {
+                    core.tick(now)
+                }
+            };
+            if let Some(request) = vote_request {
+                log::debug!("server {}: election for term {}", self.ids.site_id, request.term);
+                self.run_election(commo, request);
+                continue;
+            }
+            let deadline = self.core().election_deadline();
+            wrappers::fiber_sleep(deadline.saturating_sub(now).clamp(1_000, IDLE_POLL_US));
+        }
+    }
+
+    /// Sends RequestVote to all and follows the quorum event until it
+    /// decides, or the election is over (a leader appeared, a higher term, the
+    /// election timer ran out again).
+    fn run_election(&self, commo: Commo, request: VoteRequest) {
+        let quorum = commo.broadcast_vote(
+            self.ids.partition_id,
+            request.last_log_index,
+            request.last_log_term,
+            self.ids.site_id,
+            request.term,
+        );
+        loop {
+            let (granted, refused) = (quorum.granted(), quorum.refused());
+            let highest_refusing_term = quorum.highest_refusing_term();
+            if granted || refused || highest_refusing_term > request.term {
+                let outcome = ElectionOutcome {
+                    election_term: request.term,
+                    won: granted,
+                    highest_rejecting_term: highest_refusing_term,
+                };
+                let mut core = self.core();
+                core.handle_election_outcome(wrappers::now_us(), outcome);
+                if core.is_leader() {
+                    log::info!("server {}: leader of term {}", self.ids.site_id, core.term());
+                }
+                return;
+            }
+            {
+                let core = self.core();
+                let still_running = core.role() == Role::Candidate
+                    && core.term() == request.term
+                    && wrappers::now_us() < core.election_deadline();
+                if !still_running || self.is_stopped() || self.is_disconnected() {
+                    return;
+                }
+            }
+            wrappers::fiber_sleep(VOTE_POLL_US);
+        }
+    }
+
+    /// §5.3: replication to one follower. Sends what the core decides (entries
+    /// back to back within the window, commit notices, heartbeats), waits for
+    /// the oldest reply, and feeds each outcome to the core.
+    fn run_replication_fiber(self: Arc<Self>, commo: Commo, peer: NodeId) {
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        while !self.is_stopped() {
+            if !self.is_disconnected() {
+                while let Some(outgoing) = self.core().next_append(wrappers::now_us(), peer) {
+                    let request = &outgoing.request;
+                    let args = AppendArgs {
+                        site_id: peer,
+                        partition_id: self.ids.partition_id,
+                        current_term: request.term,
+                        prev_log_index: request.prev_log_index,
+                        prev_log_term: request.prev_log_term,
+                        commit_index: request.leader_commit,
+                        entry_term: request.entry.as_ref().map_or(0, |e| e.term),
+                    };
+                    let pending = commo.send_append(&args, request.entry.as_ref().map(|e| &e.command));
+                    in_flight.push_back(InFlight {
+                        pending,
+                        sent: outgoing.sent,
+                        sent_at: wrappers::now_us(),
+                    });
+                }
+            }
+            let Some(oldest) = in_flight.front_mut() else {
+                let idle = if self.is_leader() { LEADER_POLL_US } else { IDLE_POLL_US };
+                wrappers::fiber_sleep(idle);
+                continue;
+            };
+            let remaining = (oldest.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());
+            let reply = oldest.pending.wait(remaining);
+            let finished = in_flight.pop_front().expect("front exists");
+            // A reply reaching a server that is off the network is not heard.
+            let outcome = match reply {
+                Some(values) if !self.is_disconnected() => append_outcome(values),
+                _ => AppendOutcome::Lost,
+            };
+            self.core().handle_append_response(wrappers::now_us(), peer, finished.sent, outcome);
+            self.apply_committed();
+        }
+    }
+}
+
+/// An AppendEntries awaiting its reply.
+struct InFlight {
+    pending: PendingAppend,
+    sent: SentAppend,
+    sent_at: Micros,
+}
+
+/// Reads a reply. (ok = 0, term = 0) is the framework's answer for a peer off
+/// the network: lost, not "your log does not match" (abi.md). A real reply
+/// always carries a term >= 1, since any leader's term is.
+fn append_outcome(values: AppendReplyValues) -> AppendOutcome {
+    if values.ok == 0 && values.term == 0 {
+        return AppendOutcome::Lost;
+    }
+    AppendOutcome::Replied(AppendResponse {
+        term: values.term,
+        success: values.ok != 0,
+        last_log_index: values.last_log_index,
+    })
+}

@@ -1,0 +1,327 @@
+// The framework side of the C ABI: every import of ../shared/abi.md, with
+// its threading rule checked (abort with the function's name) and every
+// handle validated.
+#include <chrono>
+#include <deque>
+#include <random>
+
+#include "framework.h"
+#include "rust_ffi_wrapper.h"
+
+using standin::CommandHandles;
+using standin::Config;
+using standin::Fatal;
+using standin::Frame;
+using standin::IntEvent;
+using standin::Marshallable;
+using standin::QuorumEvent;
+using standin::RaftCommo;
+using standin::RaftData;
+using standin::RaftLogs;
+using standin::Reactor;
+using standin::RpcProxy;
+
+namespace {
+
+template <typename T>
+T* Checked(void* handle, const char* function) {
+  if (handle == nullptr) Fatal(std::string(function) + ": NULL handle");
+  return static_cast<T*>(handle);
+}
+
+// Event and RaftData handles are heap-allocated shared_ptrs, as in the real
+// framework, which never frees them; the stand-in keeps them until exit so
+// a late reply or a stale handle never meets freed memory.
+template <typename T>
+void* KeepHandle(std::shared_ptr<T> object) {
+  static std::mutex mutex;
+  static std::deque<std::shared_ptr<void>> kept;
+  auto* handle = new std::shared_ptr<T>(std::move(object));
+  std::lock_guard<std::mutex> lock(mutex);
+  kept.emplace_back(handle, [](void* p) { delete static_cast<std::shared_ptr<T>*>(p); });
+  return handle;
+}
+
+template <typename T>
+std::shared_ptr<T>& FromHandle(void* handle, const char* function) {
+  return *Checked<std::shared_ptr<T>>(handle, function);
+}
+
+Reactor* CurrentReactor(const char* function, bool need_fiber) {
+  Reactor* reactor = Reactor::Current();
+  if (reactor == nullptr) Fatal(std::string(function) + " called off any reactor thread");
+  reactor->CheckOnThread(function, need_fiber);
+  return reactor;
+}
+
+std::mutex g_random_mutex;
+std::mt19937_64 g_random{20261126};
+
+}  // namespace
+
+namespace standin {
+void SeedFrameworkRandom(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(g_random_mutex);
+  g_random.seed(seed);
+}
+}  // namespace standin
+
+extern "C" {
+
+// ----- commo: RPCs ------------------------------------------------------------------
+
+IntEvent_C raft_commo_send_append_entries(RaftCommo_C commo_c, siteid_t site_id, parid_t par_id,
+                                          slotid_t, ballot_t, bool_t, uint64_t current_term,
+                                          uint64_t prev_log_index, uint64_t prev_log_term,
+                                          uint64_t commit_index, Marshallable_C cmd,
+                                          uint64_t cmd_log_term, uint64_t* ret_status,
+                                          uint64_t* ret_term, uint64_t* ret_last_log_index) {
+  const char* fn = "raft_commo_send_append_entries";
+  auto* commo = Checked<RaftCommo>(commo_c, fn);
+  auto& proxies = commo->Proxies(par_id, fn);
+  if (ret_status == nullptr || ret_term == nullptr || ret_last_log_index == nullptr) {
+    Fatal(std::string(fn) + ": NULL reply buffer");
+  }
+  auto event = std::make_shared<IntEvent>(commo->reactor());
+  IntEvent_C handle = KeepHandle(event);
+  bool has_proxy = false;
+  for (const RpcProxy& proxy : proxies) has_proxy |= proxy.site_id == site_id;
+  if (!has_proxy) return handle;  // disconnected: nothing sent, never ready
+  standin::RaftService::AppendArgs args{current_term, prev_log_index, prev_log_term, commit_index,
+                                        cmd_log_term, nullptr};
+  if (cmd != nullptr) args.entry = CommandHandles::Get(cmd, fn)->Clone();  // the framework copies
+  commo->network()->SendAppend(commo->self(), site_id, std::move(args), event, ret_status, ret_term,
+                               ret_last_log_index);
+  return handle;
+}
+
+VoteQuorumEvent_C raft_commo_broadcast_vote(RaftCommo_C commo_c, parid_t par_id,
+                                            slotid_t lst_log_idx, ballot_t lst_log_term,
+                                            siteid_t self_id, ballot_t cur_term) {
+  const char* fn = "raft_commo_broadcast_vote";
+  auto* commo = Checked<RaftCommo>(commo_c, fn);
+  auto& proxies = commo->Proxies(par_id, fn);
+  const Config* config = Config::Global();
+  const int n_total = config != nullptr ? config->PartitionSize(par_id) : static_cast<int>(proxies.size());
+  auto event = std::make_shared<QuorumEvent>(commo->reactor(), n_total, n_total / 2);
+  VoteQuorumEvent_C handle = KeepHandle(event);
+  for (const RpcProxy& proxy : proxies) {
+    if (proxy.site_id == self_id) continue;
+    commo->network()->SendVote(commo->self(), proxy.site_id, lst_log_idx, lst_log_term, cur_term, event);
+  }
+  return handle;
+}
+
+// ----- events --------------------------------------------------------------------------
+
+void raft_vote_quorum_event_wait(VoteQuorumEvent_C ev) {
+  auto& event = FromHandle<QuorumEvent>(ev, "raft_vote_quorum_event_wait");
+  event->reactor()->CheckOnThread("raft_vote_quorum_event_wait", true);
+  event->Wait(1000000);
+}
+
+int raft_vote_quorum_event_yes(VoteQuorumEvent_C ev) {
+  auto& event = FromHandle<QuorumEvent>(ev, "raft_vote_quorum_event_yes");
+  event->reactor()->CheckOnThread("raft_vote_quorum_event_yes");
+  return event->Yes() ? 1 : 0;
+}
+
+int raft_vote_quorum_event_no(VoteQuorumEvent_C ev) {
+  auto& event = FromHandle<QuorumEvent>(ev, "raft_vote_quorum_event_no");
+  event->reactor()->CheckOnThread("raft_vote_quorum_event_no");
+  return event->No() ? 1 : 0;
+}
+
+ballot_t raft_vote_quorum_event_get_term(VoteQuorumEvent_C ev) {
+  auto& event = FromHandle<QuorumEvent>(ev, "raft_vote_quorum_event_get_term");
+  event->reactor()->CheckOnThread("raft_vote_quorum_event_get_term");
+  return event->highest_no_term();
+}
+
+void raft_int_event_wait(IntEvent_C ev, uint64_t timeout_us) {
+  auto& event = FromHandle<IntEvent>(ev, "raft_int_event_wait");
+  event->reactor()->CheckOnThread("raft_int_event_wait", true);
+  event->Wait(timeout_us);
+}
+
+int raft_int_event_get_status(IntEvent_C ev) {
+  auto& event = FromHandle<IntEvent>(ev, "raft_int_event_get_status");
+  event->reactor()->CheckOnThread("raft_int_event_get_status");
+  return event->status();
+}
+
+// ----- commo: proxies --------------------------------------------------------------------
+
+RpcProxies_C raft_commo_get_rpc_par_proxies(RaftCommo_C commo_c, parid_t par_id) {
+  const char* fn = "raft_commo_get_rpc_par_proxies";
+  return &Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn);
+}
+
+size_t raft_rpc_proxies_size(RpcProxies_C proxies) {
+  return Checked<std::vector<RpcProxy>>(proxies, "raft_rpc_proxies_size")->size();
+}
+
+void raft_rpc_proxies_get_site_ids(RpcProxies_C proxies, siteid_t* out, size_t n) {
+  auto* list = Checked<std::vector<RpcProxy>>(proxies, "raft_rpc_proxies_get_site_ids");
+  if (out == nullptr && n > 0) Fatal("raft_rpc_proxies_get_site_ids: NULL output buffer");
+  for (size_t i = 0; i < n && i < list->size(); i++) out[i] = (*list)[i].site_id;
+}
+
+void raft_commo_clear_rpc_proxies(RaftCommo_C commo_c, parid_t par_id) {
+  const char* fn = "raft_commo_clear_rpc_proxies";
+  Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn).clear();
+}
+
+size_t raft_commo_get_rpc_proxy_count(RaftCommo_C commo_c, parid_t par_id) {
+  const char* fn = "raft_commo_get_rpc_proxy_count";
+  return Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn).size();
+}
+
+void raft_commo_save_rpc_proxies(RaftCommo_C commo_c, parid_t par_id, uint32_t loc_id) {
+  const char* fn = "raft_commo_save_rpc_proxies";
+  auto& proxies = Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn);
+  std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
+  RaftCommo::Backup()[{par_id, loc_id}] = std::move(proxies);
+  proxies.clear();
+}
+
+void raft_commo_restore_rpc_proxies(RaftCommo_C commo_c, parid_t par_id, uint32_t loc_id) {
+  const char* fn = "raft_commo_restore_rpc_proxies";
+  auto& proxies = Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn);
+  std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
+  auto it = RaftCommo::Backup().find({par_id, loc_id});
+  if (it == RaftCommo::Backup().end()) return;
+  proxies = std::move(it->second);
+  RaftCommo::Backup().erase(it);
+}
+
+bool raft_commo_has_backup_proxies(parid_t par_id, uint32_t loc_id) {
+  std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
+  auto it = RaftCommo::Backup().find({par_id, loc_id});
+  return it != RaftCommo::Backup().end() && !it->second.empty();
+}
+
+size_t raft_commo_get_backup_proxy_count(parid_t par_id, uint32_t loc_id) {
+  std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
+  auto it = RaftCommo::Backup().find({par_id, loc_id});
+  return it == RaftCommo::Backup().end() ? 0 : it->second.size();
+}
+
+// ----- config --------------------------------------------------------------------------------
+
+void* raft_config_get_config(void) { return const_cast<Config*>(Config::Global()); }
+
+int raft_config_get_partition_size(void* config, parid_t par_id) {
+  return Checked<Config>(config, "raft_config_get_partition_size")->PartitionSize(par_id);
+}
+
+// ----- fibers and clocks ----------------------------------------------------------------------
+
+void raft_coroutine_create_run(raft_coroutine_callback_t cb, void* ctx) {
+  Reactor* reactor = CurrentReactor("raft_coroutine_create_run", false);
+  if (cb == nullptr) Fatal("raft_coroutine_create_run: NULL callback");
+  reactor->CreateRunCoroutine([cb, ctx] { cb(ctx); });
+}
+
+void raft_coroutine_sleep(uint64_t us) { CurrentReactor("raft_coroutine_sleep", true)->Sleep(us); }
+
+Timer_C raft_timer_new(void) { return new std::chrono::steady_clock::time_point(std::chrono::steady_clock::now()); }
+
+void raft_timer_delete(Timer_C timer) {
+  delete Checked<std::chrono::steady_clock::time_point>(timer, "raft_timer_delete");
+}
+
+void raft_timer_start(Timer_C timer) {
+  *Checked<std::chrono::steady_clock::time_point>(timer, "raft_timer_start") = std::chrono::steady_clock::now();
+}
+
+double raft_timer_elapsed(Timer_C timer) {
+  auto start = *Checked<std::chrono::steady_clock::time_point>(timer, "raft_timer_elapsed");
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+uint64_t raft_time_now(void) { return standin::NowMicros(); }
+
+int raft_random_rand(int min, int max) {
+  if (max < min) std::swap(min, max);
+  std::lock_guard<std::mutex> lock(g_random_mutex);
+  return std::uniform_int_distribution<int>(min, max)(g_random);
+}
+
+double raft_random_rand_double(double min, double max) {
+  if (max < min) std::swap(min, max);
+  std::lock_guard<std::mutex> lock(g_random_mutex);
+  return std::uniform_real_distribution<double>(min, max)(g_random);
+}
+
+// ----- identity -----------------------------------------------------------------------------------
+
+uint32_t raft_frame_get_locale_id(Frame_C frame) { return Checked<Frame>(frame, "raft_frame_get_locale_id")->locale_id; }
+siteid_t raft_frame_get_site_id(Frame_C frame) { return Checked<Frame>(frame, "raft_frame_get_site_id")->site_id; }
+parid_t raft_frame_get_partition_id(Frame_C frame) {
+  return Checked<Frame>(frame, "raft_frame_get_partition_id")->partition_id;
+}
+
+// ----- RaftData and the log map ----------------------------------------------------------------------
+
+RaftData_C raft_data_new(void) { return KeepHandle(std::make_shared<RaftData>()); }
+
+#define STANDIN_RAFT_DATA_FIELD(type, field)                                             \
+  type raft_data_get_##field(RaftData_C data) {                                          \
+    return FromHandle<RaftData>(data, "raft_data_get_" #field)->field;                   \
+  }                                                                                      \
+  void raft_data_set_##field(RaftData_C data, type value) {                              \
+    FromHandle<RaftData>(data, "raft_data_set_" #field)->field = value;                  \
+  }
+STANDIN_RAFT_DATA_FIELD(uint64_t, term)
+STANDIN_RAFT_DATA_FIELD(uint64_t, prev_term)
+STANDIN_RAFT_DATA_FIELD(slotid_t, slot_id)
+STANDIN_RAFT_DATA_FIELD(ballot_t, ballot)
+#undef STANDIN_RAFT_DATA_FIELD
+
+Marshallable_C raft_data_get_log(RaftData_C data) {
+  auto& record = FromHandle<RaftData>(data, "raft_data_get_log");
+  return record->log ? CommandHandles::Make(record->log) : nullptr;
+}
+
+void raft_data_set_log(RaftData_C data, Marshallable_C cmd) {
+  auto& record = FromHandle<RaftData>(data, "raft_data_set_log");
+  record->log = cmd != nullptr ? CommandHandles::Get(cmd, "raft_data_set_log")->Clone() : nullptr;
+}
+
+RaftData_C raft_logs_get_instance(RaftLogs_C logs, slotid_t slot) {
+  const char* fn = "raft_logs_get_instance";
+  return KeepHandle(Checked<RaftLogs>(logs, fn)->Instance(slot, fn));
+}
+
+void raft_logs_set_instance(RaftLogs_C logs, slotid_t slot, RaftData_C data) {
+  const char* fn = "raft_logs_set_instance";
+  auto& record = FromHandle<RaftData>(data, fn);
+  Checked<RaftLogs>(logs, fn)->Instance(slot, fn) = std::make_shared<RaftData>(*record);
+}
+
+void raft_logs_erase(RaftLogs_C logs, slotid_t slot) {
+  const char* fn = "raft_logs_erase";
+  Checked<RaftLogs>(logs, fn)->Erase(slot, fn);
+}
+
+// ----- commands and the state machine ---------------------------------------------------------------------
+
+Marshallable_C raft_marshallable_retain(Marshallable_C cmd) {
+  return CommandHandles::Make(CommandHandles::Get(cmd, "raft_marshallable_retain"));
+}
+
+void raft_marshallable_release(Marshallable_C cmd) { CommandHandles::Release(cmd, "raft_marshallable_release"); }
+
+int raft_marshallable_get_kind(Marshallable_C cmd) {
+  return CommandHandles::Get(cmd, "raft_marshallable_get_kind")->kind;
+}
+
+int raft_app_next_call(AppNextFn_C app_next, int index, Marshallable_C cmd) {
+  auto* fn = Checked<standin::AppNextFn>(app_next, "raft_app_next_call");
+  return (*fn)(index, CommandHandles::Get(cmd, "raft_app_next_call"));
+}
+
+void raft_tx_sched_destroy_tx(TxScheduler_C, uint64_t) {}
+
+}  // extern "C"

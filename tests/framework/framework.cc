@@ -1,0 +1,283 @@
+#include "framework.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <unordered_set>
+
+namespace standin {
+
+// ----- Command handles ------------------------------------------------------------
+
+namespace {
+std::mutex& HandlesMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::unordered_set<Marshallable_C>& LiveHandles() {
+  static std::unordered_set<Marshallable_C> live;
+  return live;
+}
+}  // namespace
+
+Marshallable_C CommandHandles::Make(std::shared_ptr<Marshallable> command) {
+  auto* handle = new std::shared_ptr<Marshallable>(std::move(command));
+  std::lock_guard<std::mutex> lock(HandlesMutex());
+  LiveHandles().insert(handle);
+  return handle;
+}
+
+std::shared_ptr<Marshallable>& CommandHandles::Get(Marshallable_C handle, const char* function) {
+  {
+    std::lock_guard<std::mutex> lock(HandlesMutex());
+    if (LiveHandles().count(handle) == 0) {
+      Fatal(std::string(function) + ": unknown or released command handle");
+    }
+  }
+  return *static_cast<std::shared_ptr<Marshallable>*>(handle);
+}
+
+void CommandHandles::Release(Marshallable_C handle, const char* function) {
+  {
+    std::lock_guard<std::mutex> lock(HandlesMutex());
+    if (LiveHandles().erase(handle) == 0) {
+      Fatal(std::string(function) + ": command handle released twice or never made");
+    }
+  }
+  delete static_cast<std::shared_ptr<Marshallable>*>(handle);
+}
+
+size_t CommandHandles::live() {
+  std::lock_guard<std::mutex> lock(HandlesMutex());
+  return LiveHandles().size();
+}
+
+// ----- Log map ---------------------------------------------------------------------
+
+std::shared_ptr<RaftData>& RaftLogs::Instance(slotid_t slot, const char* function) {
+  reactor_->CheckOnThread(function);
+  auto& data = map_[slot];
+  if (!data) data = std::make_shared<RaftData>();
+  return data;
+}
+
+void RaftLogs::Erase(slotid_t slot, const char* function) {
+  reactor_->CheckOnThread(function);
+  map_.erase(slot);
+}
+
+// ----- Config ----------------------------------------------------------------------
+
+namespace {
+const Config* g_config = nullptr;
+}
+
+void Config::SetGlobal(const Config* config) { g_config = config; }
+const Config* Config::Global() { return g_config; }
+
+int Config::PartitionSize(parid_t partition) const {
+  auto it = partitions.find(partition);
+  return it == partitions.end() ? 0 : static_cast<int>(it->second.size());
+}
+
+bool Config::Load(const std::string& path, Config* out, std::string* error) {
+  std::ifstream probe(path);
+  if (!probe.good()) {
+    *error = "cannot open config file '" + path + "'";
+    return false;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    *error = "malformed YAML in '" + path + "': " + e.what();
+    return false;
+  }
+  try {
+    if (!root.IsMap()) {
+      *error = "config '" + path + "' is not a YAML mapping";
+      return false;
+    }
+    Config config;
+    const YAML::Node lab = root["lab"];
+    config.lab_raft = lab && lab.IsMap() && lab["raft"] && lab["raft"].as<bool>();
+    if (!config.lab_raft) {
+      *error = "config '" + path + "' does not enable the Raft lab (expected 'lab: raft: true')";
+      return false;
+    }
+    const YAML::Node servers = root["site"] ? root["site"]["server"] : YAML::Node();
+    if (!servers || !servers.IsSequence() || servers.size() == 0) {
+      *error = "config '" + path + "' has no 'site: server:' list of partitions";
+      return false;
+    }
+    for (size_t p = 0; p < servers.size(); p++) {
+      if (!servers[p].IsSequence() || servers[p].size() == 0) {
+        *error = "config '" + path + "': site.server[" + std::to_string(p) +
+                 "] must be a non-empty list of site names";
+        return false;
+      }
+      auto& sites = config.partitions[static_cast<parid_t>(p)];
+      for (const auto& site : servers[p]) sites.push_back(site.as<std::string>());
+    }
+    *out = std::move(config);
+    return true;
+  } catch (const YAML::Exception& e) {
+    *error = "config '" + path + "' has a field of the wrong type: " + e.what();
+    return false;
+  }
+}
+
+// ----- Network -----------------------------------------------------------------------
+
+void Network::Register(siteid_t site, Reactor* reactor, RaftService* service) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  nodes_[site] = Node{reactor, service};
+  if (!sent_.count(site)) sent_[site] = std::make_unique<std::atomic<uint64_t>>(0);
+}
+
+Reactor* Network::ReactorOf(siteid_t site) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(site);
+  return it == nodes_.end() ? nullptr : it->second.reactor;
+}
+
+Micros Network::DueTime(siteid_t from, siteid_t to) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Micros due = NowMicros() + latency_us_;
+  Micros& last = last_due_[{from, to}];
+  if (due < last) due = last;  // FIFO on each directed link
+  last = due;
+  return due;
+}
+
+void Network::CountSent(siteid_t from) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& counter = sent_[from];
+  if (!counter) counter = std::make_unique<std::atomic<uint64_t>>(0);
+  counter->fetch_add(1);
+}
+
+uint64_t Network::RpcCount(siteid_t site) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sent_.find(site);
+  return it == sent_.end() ? 0 : it->second->load();
+}
+
+uint64_t Network::RpcTotal() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t total = 0;
+  for (const auto& entry : sent_) total += entry.second->load();
+  return total;
+}
+
+void Network::SendVote(siteid_t from, siteid_t to, slotid_t last_log_index, ballot_t last_log_term,
+                       ballot_t term, std::shared_ptr<QuorumEvent> event) {
+  CountSent(from);
+  Node receiver, sender;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!nodes_.count(to) || !nodes_.count(from)) return;
+    receiver = nodes_[to];
+    sender = nodes_[from];
+  }
+  Network* network = this;
+  auto deliver_reply = [network, from, to, sender, event](ballot_t reply_term, bool_t granted) {
+    sender.reactor->Post(
+        [event, reply_term, granted] {
+          if (granted) {
+            event->VoteYes();
+          } else {
+            event->VoteNo(reply_term);
+          }
+        },
+        network->DueTime(to, from));
+  };
+  receiver.reactor->Post(
+      [network, receiver, from, last_log_index, last_log_term, term, deliver_reply] {
+        network->delivered_votes_++;
+        // The RPC service answers for a server that is off the network
+        // without calling it (abi.md, "Disconnection").
+        if (receiver.service->IsDisconnected()) {
+          deliver_reply(term, 0);
+          return;
+        }
+        receiver.reactor->CreateRunCoroutine([=] {
+          receiver.service->OnRequestVote(last_log_index, last_log_term, from, term, deliver_reply);
+        });
+      },
+      DueTime(from, to));
+}
+
+void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs args,
+                         std::shared_ptr<IntEvent> event, uint64_t* ret_status, uint64_t* ret_term,
+                         uint64_t* ret_last_log_index) {
+  CountSent(from);
+  Node receiver, sender;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!nodes_.count(to) || !nodes_.count(from)) return;
+    receiver = nodes_[to];
+    sender = nodes_[from];
+  }
+  Network* network = this;
+  auto deliver_reply = [network, from, to, sender, event, ret_status, ret_term,
+                        ret_last_log_index](RaftService::AppendResult result) {
+    sender.reactor->Post(
+        [event, result, ret_status, ret_term, ret_last_log_index] {
+          // Written even if the sender stopped waiting: the buffers are the
+          // crate's to keep valid (abi.md).
+          *ret_status = result.ok;
+          *ret_term = result.term;
+          *ret_last_log_index = result.last_log_index;
+          event->Set(1);
+        },
+        network->DueTime(to, from));
+  };
+  receiver.reactor->Post(
+      [network, receiver, args, deliver_reply] {
+        if (args.entry) {
+          network->delivered_appends_++;
+        } else {
+          network->delivered_empty_appends_++;  // EmptyAppendEntries
+        }
+        if (receiver.service->IsDisconnected()) {
+          deliver_reply(RaftService::AppendResult{0, 0, 0});
+          return;
+        }
+        receiver.reactor->CreateRunCoroutine(
+            [receiver, args, deliver_reply] { receiver.service->OnAppendEntries(args, deliver_reply); });
+      },
+      DueTime(from, to));
+}
+
+// ----- Commo ---------------------------------------------------------------------------
+
+RaftCommo::RaftCommo(Network* network, Reactor* reactor, siteid_t self)
+    : network_(network), reactor_(reactor), self_(self) {
+  const Config* config = Config::Global();
+  if (config != nullptr) {
+    for (const auto& partition : config->partitions) {
+      auto& list = proxies_[partition.first];
+      for (size_t site = 0; site < partition.second.size(); site++) {
+        list.push_back(RpcProxy{static_cast<siteid_t>(site)});
+      }
+    }
+  }
+}
+
+std::vector<RpcProxy>& RaftCommo::Proxies(parid_t partition, const char* function) {
+  reactor_->CheckOnThread(function);
+  return proxies_[partition];
+}
+
+std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>>& RaftCommo::Backup() {
+  static std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>> backup;
+  return backup;
+}
+
+std::mutex& RaftCommo::BackupMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+}  // namespace standin

@@ -1,0 +1,201 @@
+// The stand-in of the lab framework's C++ side: commands (Marshallable),
+// RaftData and the log map, frames, the config, the communicator (commo)
+// with its proxy lists, and the simulated RPC network. Names follow the
+// real framework's concepts.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "reactor.h"
+#include "rust_ffi_wrapper.h"
+
+namespace standin {
+
+// ----- Commands -----------------------------------------------------------------
+
+// A command the state machine understands.
+struct Marshallable {
+  explicit Marshallable(int kind) : kind(kind) {}
+  virtual ~Marshallable() = default;
+  virtual std::shared_ptr<Marshallable> Clone() const = 0;
+  int kind;
+};
+
+// The lab's command: an int payload.
+struct LabCommand : Marshallable {
+  static constexpr int kKind = 1001;
+  explicit LabCommand(int value) : Marshallable(kKind), value(value) {}
+  std::shared_ptr<Marshallable> Clone() const override { return std::make_shared<LabCommand>(value); }
+  int value;
+};
+
+// Marshallable_C handles are heap-allocated shared_ptr<Marshallable>*, as in
+// the real framework. Every handle is tracked, so a release of an unknown or
+// already released handle aborts instead of corrupting memory.
+class CommandHandles {
+ public:
+  static Marshallable_C Make(std::shared_ptr<Marshallable> command);
+  static std::shared_ptr<Marshallable>& Get(Marshallable_C handle, const char* function);
+  static void Release(Marshallable_C handle, const char* function);
+  static size_t live();
+};
+
+// ----- RaftData and the log map ----------------------------------------------------
+
+struct RaftData {
+  uint64_t term = 0;
+  uint64_t prev_term = 0;
+  slotid_t slot_id = 0;
+  ballot_t ballot = 0;
+  std::shared_ptr<Marshallable> log;
+};
+
+// One server's log map; belongs to its reactor thread.
+class RaftLogs {
+ public:
+  explicit RaftLogs(Reactor* reactor) : reactor_(reactor) {}
+  std::shared_ptr<RaftData>& Instance(slotid_t slot, const char* function);
+  void Erase(slotid_t slot, const char* function);
+  size_t size() const { return map_.size(); }
+
+ private:
+  Reactor* reactor_;
+  std::map<slotid_t, std::shared_ptr<RaftData>> map_;
+};
+
+// ----- Identity and config -----------------------------------------------------------
+
+struct Frame {
+  uint32_t locale_id;
+  siteid_t site_id;
+  parid_t partition_id;
+};
+
+// The cluster as config/raft_lab_test.yml describes it.
+struct Config {
+  bool lab_raft = false;
+  // partition id -> site names, in site-id order
+  std::map<parid_t, std::vector<std::string>> partitions;
+
+  // Loads and validates a config file; on error returns false and sets
+  // `error` to a one-line description naming the problem.
+  static bool Load(const std::string& path, Config* out, std::string* error);
+  int PartitionSize(parid_t partition) const;
+
+  // The config the imports report (raft_config_get_config).
+  static void SetGlobal(const Config* config);
+  static const Config* Global();
+};
+
+// ----- The network -----------------------------------------------------------------------
+
+// What a server's RPC service calls on the receiving side (implemented by
+// the server adapter on top of the crate's exports).
+class RaftService {
+ public:
+  virtual ~RaftService() = default;
+  virtual bool IsDisconnected() = 0;
+  // Called in a fresh fiber on the receiver's reactor; `reply` must be
+  // called exactly once (on the same reactor).
+  virtual void OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, siteid_t candidate,
+                             ballot_t term, std::function<void(ballot_t, bool_t)> reply) = 0;
+  struct AppendArgs {
+    uint64_t term, prev_log_index, prev_log_term, commit_index, entry_term;
+    std::shared_ptr<Marshallable> entry;  // null for a heartbeat
+  };
+  struct AppendResult {
+    uint64_t ok, term, last_log_index;
+  };
+  virtual void OnAppendEntries(const AppendArgs& args, std::function<void(AppendResult)> reply) = 0;
+};
+
+class RaftCommo;
+
+// The simulated network joining the servers of one run: it delivers
+// requests to the receiver's reactor and replies to the sender's, with a
+// base latency, FIFO on each directed link, and an RPC count per sender.
+class Network {
+ public:
+  explicit Network(Micros latency_us = 500) : latency_us_(latency_us) {}
+
+  void Register(siteid_t site, Reactor* reactor, RaftService* service);
+  Reactor* ReactorOf(siteid_t site) const;
+
+  // Counted on the sender when sent.
+  void SendVote(siteid_t from, siteid_t to, slotid_t last_log_index, ballot_t last_log_term,
+                ballot_t term, std::shared_ptr<QuorumEvent> event);
+  void SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs args,
+                  std::shared_ptr<IntEvent> event, uint64_t* ret_status, uint64_t* ret_term,
+                  uint64_t* ret_last_log_index);
+
+  uint64_t RpcCount(siteid_t site) const;
+  uint64_t RpcTotal() const;
+  Micros latency() const { return latency_us_; }
+
+  // Kinds of RPC delivered, for the stand-in's own tests.
+  uint64_t delivered_votes() const { return delivered_votes_.load(); }
+  uint64_t delivered_appends() const { return delivered_appends_.load(); }
+  uint64_t delivered_empty_appends() const { return delivered_empty_appends_.load(); }
+
+ private:
+  // When a message sent now on link from->to is due, keeping the link FIFO.
+  Micros DueTime(siteid_t from, siteid_t to);
+  void CountSent(siteid_t from);
+
+  struct Node {
+    Reactor* reactor;
+    RaftService* service;
+  };
+  Micros latency_us_;
+  mutable std::mutex mutex_;
+  std::map<siteid_t, Node> nodes_;
+  std::map<std::pair<siteid_t, siteid_t>, Micros> last_due_;
+  std::map<siteid_t, std::unique_ptr<std::atomic<uint64_t>>> sent_;
+  std::atomic<uint64_t> delivered_votes_{0};
+  std::atomic<uint64_t> delivered_appends_{0};
+  std::atomic<uint64_t> delivered_empty_appends_{0};
+};
+
+// An outgoing connection to one site.
+struct RpcProxy {
+  siteid_t site_id;
+};
+
+// One server's communicator: its proxy lists per partition (its own site
+// included) and the sending side of the RPCs. Reactor thread only.
+class RaftCommo {
+ public:
+  RaftCommo(Network* network, Reactor* reactor, siteid_t self);
+
+  std::vector<RpcProxy>& Proxies(parid_t partition, const char* function);
+  Reactor* reactor() const { return reactor_; }
+  Network* network() const { return network_; }
+  siteid_t self() const { return self_; }
+
+  // The process-wide backup of saved proxy lists, keyed by (partition, locale).
+  static std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>>& Backup();
+  static std::mutex& BackupMutex();
+
+ private:
+  Network* network_;
+  Reactor* reactor_;
+  siteid_t self_;
+  std::map<parid_t, std::vector<RpcProxy>> proxies_;
+};
+
+// The state machine's entry point as the crate sees it (AppNextFn_C points
+// to one of these).
+using AppNextFn = std::function<int(int index, std::shared_ptr<Marshallable> command)>;
+
+// Seeds raft_random_rand / raft_random_rand_double.
+void SeedFrameworkRandom(uint64_t seed);
+
+}  // namespace standin

@@ -1,0 +1,343 @@
+#include "reactor.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define STANDIN_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define STANDIN_TSAN 1
+#endif
+
+namespace standin {
+
+namespace {
+thread_local Reactor* tl_reactor = nullptr;
+
+#if STANDIN_ASAN
+// The loop thread's own stack, learned when the first fiber starts.
+thread_local const void* tl_scheduler_stack_bottom = nullptr;
+thread_local size_t tl_scheduler_stack_size = 0;
+#endif
+}  // namespace
+
+Micros NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Fatal(const std::string& message) {
+  std::fprintf(stderr, "standin: %s\n", message.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+// ----- Coroutine ------------------------------------------------------------
+
+Coroutine::Coroutine(Reactor* reactor, std::function<void()> body)
+    : reactor_(reactor), body_(std::move(body)) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  mapping_size_ = kStackSize + page;
+  mapping_ = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping_ == MAP_FAILED) Fatal("cannot map a fiber stack");
+  // Guard page at the low end: the stack grows down into it and faults.
+  if (mprotect(mapping_, page, PROT_NONE) != 0) Fatal("cannot protect a fiber stack's guard page");
+  if (getcontext(&context_) != 0) Fatal("getcontext failed");
+  context_.uc_stack.ss_sp = static_cast<char*>(mapping_) + page;
+  context_.uc_stack.ss_size = kStackSize;
+  context_.uc_link = nullptr;
+  auto address = reinterpret_cast<uintptr_t>(this);
+  makecontext(&context_, reinterpret_cast<void (*)()>(&Coroutine::Entry), 2,
+              static_cast<uint32_t>(address & 0xffffffffu), static_cast<uint32_t>(address >> 32));
+#if STANDIN_TSAN
+  sanitizer_fiber_ = __tsan_create_fiber(0);
+#endif
+}
+
+Coroutine::~Coroutine() {
+#if STANDIN_TSAN
+  if (sanitizer_fiber_ != nullptr) __tsan_destroy_fiber(sanitizer_fiber_);
+#endif
+  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
+}
+
+void Coroutine::Entry(uint32_t lo, uint32_t hi) {
+  auto* self = reinterpret_cast<Coroutine*>((static_cast<uintptr_t>(hi) << 32) | lo);
+#if STANDIN_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &tl_scheduler_stack_bottom, &tl_scheduler_stack_size);
+#endif
+  try {
+    self->body_();
+  } catch (const std::exception& e) {
+    Fatal(std::string("exception escaped a fiber: ") + e.what());
+  } catch (...) {
+    Fatal("exception escaped a fiber");
+  }
+  self->finished_ = true;
+  self->reactor_->SwitchToScheduler();
+  Fatal("a finished fiber was resumed");
+}
+
+// ----- Events -----------------------------------------------------------------
+
+void Event::Wait(Micros timeout_us) {
+  reactor_->CheckOnThread("Event::Wait", /*need_fiber=*/true);
+  if (IsReady()) {
+    status_ = READY;
+    return;
+  }
+  if (waiter_ != nullptr) Fatal("two fibers wait on one event");
+  status_ = WAIT;
+  waiter_ = Reactor::CurrentCoroutine();
+  const bool timed_out = reactor_->Park(NowMicros() + timeout_us);
+  waiter_ = nullptr;
+  status_ = (timed_out && !IsReady()) ? TIMEOUT : READY;
+}
+
+void Event::MarkReady() {
+  status_ = READY;
+  if (waiter_ != nullptr) {
+    Coroutine* waiter = waiter_;
+    waiter_ = nullptr;
+    waiter->wait_token_++;  // its timeout timer is now stale
+    waiter->timed_out_ = false;
+    reactor_->MakeReady(waiter);
+  }
+}
+
+void IntEvent::Set(int value) {
+  reactor()->CheckOnThread("IntEvent::Set");
+  value_ = value;
+  set_ = true;
+  MarkReady();
+}
+
+void QuorumEvent::VoteYes() {
+  reactor()->CheckOnThread("QuorumEvent::VoteYes");
+  yes_++;
+  if (IsReady()) MarkReady();
+}
+
+void QuorumEvent::VoteNo(int64_t term) {
+  reactor()->CheckOnThread("QuorumEvent::VoteNo");
+  no_++;
+  if (term > highest_no_term_) highest_no_term_ = term;
+  if (IsReady()) MarkReady();
+}
+
+// ----- Reactor ------------------------------------------------------------------
+
+Reactor::Reactor(std::string name) : name_(std::move(name)) {}
+
+Reactor::~Reactor() { Stop(); }
+
+void Reactor::Start() {
+  if (running_.exchange(true)) return;
+  stop_ = false;
+  std::promise<void> started;
+  auto ready = started.get_future();
+  thread_ = std::thread([this, &started] {
+    tl_reactor = this;
+    thread_id_ = std::this_thread::get_id();
+    started.set_value();
+    Loop();
+    tl_reactor = nullptr;
+  });
+  ready.wait();
+}
+
+void Reactor::Stop() {
+  if (!running_.load()) return;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    stop_ = true;
+  }
+  inbox_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  running_ = false;
+  // Fibers still parked are dropped without being resumed.
+  timers_.clear();
+  ready_.clear();
+  coroutines_.clear();
+  live_coroutines_ = 0;
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  inbox_.clear();
+}
+
+void Reactor::Post(std::function<void()> task, Micros due) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    inbox_.emplace(due, std::move(task));
+  }
+  inbox_cv_.notify_one();
+}
+
+void Reactor::RunAndWait(std::function<void()> task) {
+  if (Current() == this) {
+    task();
+    return;
+  }
+  std::promise<void> done;
+  auto finished = done.get_future();
+  Post([&task, &done] {
+    task();
+    done.set_value();
+  });
+  finished.wait();
+}
+
+Reactor* Reactor::Current() { return tl_reactor; }
+
+Coroutine* Reactor::CurrentCoroutine() {
+  return tl_reactor != nullptr ? tl_reactor->running_coroutine_ : nullptr;
+}
+
+void Reactor::CheckOnThread(const char* function, bool need_fiber) const {
+  if (tl_reactor != this) {
+    Fatal(std::string(function) + " called off its reactor thread (reactor '" + name_ +
+          "'); the real framework has no locks here");
+  }
+  if (need_fiber && running_coroutine_ == nullptr) {
+    Fatal(std::string(function) + " must run inside a fiber (reactor '" + name_ + "')");
+  }
+}
+
+void Reactor::CreateRunCoroutine(std::function<void()> body) {
+  CheckOnThread("CreateRunCoroutine");
+  auto coroutine = std::make_unique<Coroutine>(this, std::move(body));
+  Coroutine* raw = coroutine.get();
+  coroutines_.emplace(raw, std::move(coroutine));
+  live_coroutines_++;
+  if (running_coroutine_ == nullptr) {
+    Resume(raw);
+  } else {
+    // Created from inside a fiber: run the new one first, then come back.
+    // (Nested switching is avoided by queueing the creator behind it.)
+    ready_.push_front(running_coroutine_);
+    Coroutine* creator = running_coroutine_;
+    creator->wait_token_++;
+    ready_.push_front(raw);
+    SwitchToScheduler();
+  }
+}
+
+void Reactor::Sleep(Micros us) {
+  CheckOnThread("Sleep", /*need_fiber=*/true);
+  Park(NowMicros() + us);
+}
+
+bool Reactor::Park(Micros deadline) {
+  Coroutine* self = running_coroutine_;
+  const uint64_t token = ++self->wait_token_;
+  self->timed_out_ = false;
+  if (deadline != 0) AddTimer(deadline, self, token);
+  SwitchToScheduler();
+  return self->timed_out_;
+}
+
+void Reactor::AddTimer(Micros deadline, Coroutine* coroutine, uint64_t token) {
+  timers_.emplace(deadline, Timer{coroutine, token});
+}
+
+void Reactor::SwitchToScheduler() {
+  Coroutine* self = running_coroutine_;
+#if STANDIN_TSAN
+  __tsan_switch_to_fiber(scheduler_sanitizer_fiber_, 0);
+#endif
+#if STANDIN_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(self->finished_ ? nullptr : &fake_stack, tl_scheduler_stack_bottom,
+                                 tl_scheduler_stack_size);
+#endif
+  swapcontext(&self->context_, &scheduler_context_);
+#if STANDIN_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, &tl_scheduler_stack_bottom, &tl_scheduler_stack_size);
+#endif
+}
+
+void Reactor::Resume(Coroutine* coroutine) {
+  running_coroutine_ = coroutine;
+#if STANDIN_TSAN
+  __tsan_switch_to_fiber(coroutine->sanitizer_fiber_, 0);
+#endif
+#if STANDIN_ASAN
+  __sanitizer_start_switch_fiber(&scheduler_fake_stack_, coroutine->context_.uc_stack.ss_sp,
+                                 coroutine->context_.uc_stack.ss_size);
+#endif
+  swapcontext(&scheduler_context_, &coroutine->context_);
+#if STANDIN_ASAN
+  __sanitizer_finish_switch_fiber(scheduler_fake_stack_, nullptr, nullptr);
+#endif
+  running_coroutine_ = nullptr;
+  if (coroutine->finished_) {
+    coroutines_.erase(coroutine);
+    live_coroutines_--;
+  }
+}
+
+void Reactor::Loop() {
+#if STANDIN_TSAN
+  scheduler_sanitizer_fiber_ = __tsan_get_current_fiber();
+#endif
+  std::vector<std::function<void()>> tasks;
+  while (!stop_.load()) {
+    turns_++;
+    // Slowness as the real framework does it: the loop stalls every turn,
+    // so everything this server does runs late.
+    const Micros slowness = slowness_us_.load();
+    if (slowness > 0) std::this_thread::sleep_for(std::chrono::microseconds(slowness));
+
+    // 1. Work handed over by other threads and the network, when due.
+    Micros now = NowMicros();
+    {
+      std::lock_guard<std::mutex> lock(inbox_mutex_);
+      while (!inbox_.empty() && inbox_.begin()->first <= now) {
+        tasks.push_back(std::move(inbox_.begin()->second));
+        inbox_.erase(inbox_.begin());
+      }
+    }
+    for (auto& task : tasks) task();
+    tasks.clear();
+
+    // 2. Timers that expired: sleeps and wait timeouts.
+    now = NowMicros();
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      Timer timer = timers_.begin()->second;
+      timers_.erase(timers_.begin());
+      if (timer.coroutine->wait_token_ == timer.token) {
+        timer.coroutine->wait_token_++;
+        timer.coroutine->timed_out_ = true;
+        ready_.push_back(timer.coroutine);
+      }
+    }
+
+    // 3. Fibers that can run.
+    while (!ready_.empty()) {
+      Coroutine* next = ready_.front();
+      ready_.pop_front();
+      Resume(next);
+    }
+
+    // 4. Sleep until the next timer or inbox item, or new work.
+    std::unique_lock<std::mutex> lock(inbox_mutex_);
+    Micros wake = timers_.empty() ? NowMicros() + 100000 : timers_.begin()->first;
+    if (!inbox_.empty() && inbox_.begin()->first < wake) wake = inbox_.begin()->first;
+    const auto deadline = std::chrono::steady_clock::time_point(std::chrono::microseconds(wake));
+    inbox_cv_.wait_until(lock, deadline, [&] {
+      return stop_.load() || (!inbox_.empty() && inbox_.begin()->first <= NowMicros()) ||
+             std::chrono::steady_clock::now() >= deadline;
+    });
+  }
+}
+
+}  // namespace standin

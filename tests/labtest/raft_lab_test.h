@@ -1,0 +1,51 @@
+// RaftLabTest: the lab's 11 tests, in order (../shared/labtest.md).
+#pragma once
+
+#include <set>
+
+#include "raft_test_config.h"
+
+namespace standin {
+
+struct LabOptions {
+  bool summary = false;             // -s: a line per test (seconds, peers, RPCs, commands)
+  bool real_test11_defect = false;  // --real-test11-defect: test 11's final reconnect as the real suite does it
+  bool ran_test1 = true;            // test 9 checks test 1's election RPCs only if test 1 ran
+};
+
+class RaftLabTest {
+ public:
+  static constexpr int kNumTests = 11;
+
+  RaftLabTest(RaftTestConfig* config, LabOptions options);
+  // Runs the selected tests (all if empty) in order; prints the lab's
+  // output; stops at the first failure. True if all passed.
+  bool Run(const std::set<int>& selected);
+  static const char* Name(int test);
+
+ private:
+  bool Preamble();
+  bool RunOne(int test);
+  uint64_t AllRpcs();  // RPCs of all servers since the last reset; resets
+  bool AgreeAtIndex(int cmd, int n);
+  bool AgreeWithRetry(int cmd, int n);
+
+  bool TestInitialElection();
+  bool TestReElection();
+  bool TestBasicAgreement();
+  bool TestFailAgree();
+  bool TestFailNoAgree();
+  bool TestRejoin();
+  bool TestConcurrentStarts();
+  bool TestBackup();
+  bool TestRpcCount();
+  bool TestUnreliableAgree();
+  bool TestFigure8();
+
+  RaftTestConfig* config_;
+  LabOptions options_;
+  uint64_t index_ = 1;
+  int64_t init_rpcs_ = 0;
+};
+
+}  // namespace standin

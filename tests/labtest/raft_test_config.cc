@@ -1,0 +1,286 @@
+#include "raft_test_config.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace standin {
+
+void SleepMicros(uint64_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); }
+
+RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
+    : seed_(seed),
+      committed_(NSERVERS, std::vector<int>{0}),
+      explicitly_disconnected_(NSERVERS, false),
+      unreliable_disconnected_(NSERVERS, false),
+      rpc_baseline_(NSERVERS, 0),
+      network_random_(seed) {
+  (void)config;  // Config::Global() was set by the caller; servers read it through the imports
+  for (int i = 0; i < NSERVERS; i++) {
+    reactors_.push_back(std::make_unique<Reactor>("server-" + std::to_string(i)));
+    reactors_.back()->Start();
+    app_next_.push_back(std::make_unique<AppNextFn>(
+        [this, i](int index, std::shared_ptr<Marshallable> command) {
+          ApplyCallback(i, index, command);
+          return 0;
+        }));
+  }
+  for (int i = 0; i < NSERVERS; i++) {
+    Frame frame{static_cast<uint32_t>(i), static_cast<siteid_t>(i), 0};
+    servers_.push_back(
+        std::make_unique<RaftServer>(frame, reactors_[i].get(), &network_, app_next_[i].get(), true));
+  }
+  for (auto& server : servers_) server->Setup();
+  network_thread_ = std::thread([this] { UnreliableLoop(); });
+}
+
+RaftTestConfig::~RaftTestConfig() {
+  stop_network_thread_ = true;
+  if (network_thread_.joinable()) network_thread_.join();
+  servers_.clear();  // rust_raft_server_delete: fibers exit at their next wake-up
+  for (auto& reactor : reactors_) reactor->Stop();
+}
+
+void RaftTestConfig::Fail(const std::string& message) {
+  if (failure_.empty()) failure_ = message;
+}
+
+void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<Marshallable>& command) {
+  auto* lab = dynamic_cast<LabCommand*>(command.get());
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  auto& list = committed_[server];
+  if (lab == nullptr || index != static_cast<int>(list.size())) {
+    std::fprintf(stderr, "server %d applied index %d out of order (expected %zu)%s\n", server, index,
+                 list.size(), lab == nullptr ? " or a command of the wrong kind" : "");
+    std::fflush(stderr);
+    std::abort();
+  }
+  list.push_back(lab->value);
+}
+
+// ----- Leaders and terms -------------------------------------------------------------
+
+int RaftTestConfig::OneLeader(int expected) {
+  for (int round = 0; round < 10; round++) {
+    SleepMicros(500000);
+    std::map<uint64_t, std::vector<int>> leaders;
+    for (int i = 0; i < NSERVERS; i++) {
+      if (servers_[i]->IsDisconnected()) continue;
+      bool is_leader = false;
+      uint64_t term = 0;
+      servers_[i]->GetState(&is_leader, &term);
+      if (is_leader) leaders[term].push_back(i);
+    }
+    for (const auto& entry : leaders) {
+      if (entry.second.size() > 1) {
+        char message[128];
+        std::snprintf(message, sizeof message, "multiple leaders elected in term %ld", (long)entry.first);
+        Fail(message);
+        return -1;
+      }
+    }
+    if (!leaders.empty()) {
+      const int leader = leaders.rbegin()->second.front();
+      SleepMicros(3 * HEARTBEATTIMEOUT);
+      if (expected >= 0 && leader != expected) {
+        char message[128];
+        std::snprintf(message, sizeof message, "unexpected leader change, expecting %d, got %d", expected, leader);
+        Fail(message);
+        return -1;
+      }
+      return leader;
+    }
+  }
+  Fail("waited too long for leader election");
+  return -1;
+}
+
+bool RaftTestConfig::NoLeader() {
+  for (int round = 0; round < 10; round++) {
+    SleepMicros(500000);
+    for (int i = 0; i < NSERVERS; i++) {
+      if (servers_[i]->IsDisconnected()) continue;
+      if (servers_[i]->IsLeader()) {
+        Fail("leader elected despite lack of quorum");
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+int64_t RaftTestConfig::OneTerm() {
+  int64_t term = -1;
+  for (int i = 0; i < NSERVERS; i++) {
+    bool is_leader = false;
+    uint64_t t = 0;
+    servers_[i]->GetState(&is_leader, &t);
+    if (term == -1) {
+      term = static_cast<int64_t>(t);
+    } else if (term != static_cast<int64_t>(t)) {
+      return -1;
+    }
+  }
+  return term;
+}
+
+bool RaftTestConfig::TermMovedOn(uint64_t term) {
+  for (int i = 0; i < NSERVERS; i++) {
+    bool is_leader = false;
+    uint64_t t = 0;
+    servers_[i]->GetState(&is_leader, &t);
+    if (t > term) return true;
+  }
+  return false;
+}
+
+// ----- Agreement -------------------------------------------------------------------
+
+int RaftTestConfig::NCommitted(uint64_t index, int* value) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  int count = 0;
+  int seen = -1;
+  for (int i = 0; i < NSERVERS; i++) {
+    if (committed_[i].size() > index) {
+      const int v = committed_[i][index];
+      if (count > 0 && v != seen) return -1;
+      seen = v;
+      count++;
+    }
+  }
+  if (value != nullptr) *value = seen;
+  return count;
+}
+
+int RaftTestConfig::CommittedValue(int svr, uint64_t index) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  return committed_[svr].size() > index ? committed_[svr][index] : -1;
+}
+
+uint64_t RaftTestConfig::MaxCommitted() {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  size_t most = 0;
+  for (const auto& list : committed_) most = std::max(most, list.size() - 1);
+  return most;
+}
+
+bool RaftTestConfig::Start(int svr, int cmd, uint64_t* index, uint64_t* term) {
+  return servers_[svr]->Start(std::make_shared<LabCommand>(cmd), index, term);
+}
+
+int RaftTestConfig::Wait(uint64_t index, int n, uint64_t term) {
+  uint64_t sleep_us = 10000;
+  for (int poll = 0; poll < 30; poll++) {
+    int value = -1;
+    const int count = NCommitted(index, &value);
+    if (count < 0) return -3;
+    if (count >= n) return value;
+    SleepMicros(sleep_us);
+    if (sleep_us < 1000000) sleep_us = std::min<uint64_t>(sleep_us * 2, 1000000);
+    if (TermMovedOn(term)) return -2;
+  }
+  return -1;
+}
+
+uint64_t RaftTestConfig::DoAgreement(int cmd, int n, bool retry) {
+  const Micros begin = NowMicros();
+  while (NowMicros() - begin < 10000000) {
+    SleepMicros(50000);
+    uint64_t index = 0;
+    for (int i = 0; i < NSERVERS; i++) {
+      if (servers_[i]->IsDisconnected()) continue;
+      uint64_t idx = 0, term = 0;
+      if (Start(i, cmd, &idx, &term)) {
+        index = idx;
+        break;
+      }
+    }
+    if (index == 0) {
+      SleepMicros(50000);
+      continue;
+    }
+    const Micros round = NowMicros();
+    while (NowMicros() - round < 5000000) {
+      int value = -1;
+      const int count = NCommitted(index, &value);
+      if (count >= n) {
+        if (value == cmd) return index;
+        break;
+      }
+      SleepMicros(20000);
+    }
+    if (!retry) return 0;
+  }
+  return 0;
+}
+
+// ----- Network control --------------------------------------------------------------
+
+void RaftTestConfig::Disconnect(int i) {
+  std::lock_guard<std::mutex> lock(net_mutex_);
+  explicitly_disconnected_[i] = true;
+  servers_[i]->Disconnect();
+}
+
+void RaftTestConfig::Reconnect(int i) {
+  std::lock_guard<std::mutex> lock(net_mutex_);
+  explicitly_disconnected_[i] = false;
+  unreliable_disconnected_[i] = false;
+  servers_[i]->Reconnect();
+}
+
+bool RaftTestConfig::IsExplicitlyDisconnected(int i) {
+  std::lock_guard<std::mutex> lock(net_mutex_);
+  return explicitly_disconnected_[i];
+}
+
+int RaftTestConfig::NDisconnected() {
+  std::lock_guard<std::mutex> lock(net_mutex_);
+  return static_cast<int>(std::count(explicitly_disconnected_.begin(), explicitly_disconnected_.end(), true));
+}
+
+void RaftTestConfig::SetUnreliable(bool on) {
+  std::lock_guard<std::mutex> lock(net_mutex_);
+  unreliable_ = on;
+  if (!on) {
+    for (int i = 0; i < NSERVERS; i++) {
+      if (unreliable_disconnected_[i]) {
+        unreliable_disconnected_[i] = false;
+        servers_[i]->Reconnect();
+      }
+      reactors_[i]->SetSlowness(0);
+    }
+  }
+}
+
+void RaftTestConfig::UnreliableLoop() {
+  while (!stop_network_thread_.load()) {
+    SleepMicros(100000);
+    std::lock_guard<std::mutex> lock(net_mutex_);
+    if (!unreliable_.load()) continue;
+    for (int i = 0; i < NSERVERS; i++) {
+      if (explicitly_disconnected_[i]) continue;
+      if (network_random_() % 10 == 0) {
+        if (!unreliable_disconnected_[i]) {
+          unreliable_disconnected_[i] = true;
+          servers_[i]->Disconnect();
+        }
+      } else {
+        if (unreliable_disconnected_[i]) {
+          unreliable_disconnected_[i] = false;
+          servers_[i]->Reconnect();
+        }
+        reactors_[i]->SetSlowness((network_random_() % MAXSLOW) * 1000);
+      }
+    }
+  }
+}
+
+uint64_t RaftTestConfig::RpcCount(int i, bool reset) {
+  const uint64_t total = network_.RpcCount(static_cast<siteid_t>(i));
+  const uint64_t since = total - rpc_baseline_[i];
+  if (reset) rpc_baseline_[i] = total;
+  return since;
+}
+
+}  // namespace standin

@@ -1,0 +1,89 @@
+// RaftTestConfig: the lab harness around five servers (../shared/labtest.md,
+// "Harness helpers").
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "framework.h"
+#include "raft_server.h"
+
+namespace standin {
+
+constexpr int NSERVERS = 5;
+constexpr uint64_t ELECTIONTIMEOUT = 5000000;  // us
+constexpr uint64_t HEARTBEATTIMEOUT = 100000;  // us, used only for the harness's waits
+constexpr int MAXSLOW = 27;                    // ms
+constexpr uint64_t COMMITRPCS(uint64_t n) { return (n + 1) * NSERVERS; }
+
+void SleepMicros(uint64_t us);
+
+class RaftTestConfig {
+ public:
+  // Builds five servers on their own reactors and runs Setup on each.
+  RaftTestConfig(const Config& config, uint64_t seed);
+  ~RaftTestConfig();  // stops the network thread, deletes servers, stops reactors
+
+  // The first failure message of the running test (helpers set it).
+  void Fail(const std::string& message);
+  const std::string& failure() const { return failure_; }
+  void ClearFailure() { failure_.clear(); }
+
+  int OneLeader(int expected = -1);
+  bool NoLeader();
+  int64_t OneTerm();
+  bool TermMovedOn(uint64_t term);
+  // How many servers committed `index` (-1 if values differ); the value in `value`.
+  int NCommitted(uint64_t index, int* value = nullptr);
+  // The value server `svr` committed at `index`, or -1.
+  int CommittedValue(int svr, uint64_t index);
+  // Max over servers of how many entries each has applied.
+  uint64_t MaxCommitted();
+  bool Start(int svr, int cmd, uint64_t* index, uint64_t* term);
+  int Wait(uint64_t index, int n, uint64_t term);
+  uint64_t DoAgreement(int cmd, int n, bool retry);
+
+  void Disconnect(int i);
+  void Reconnect(int i);
+  bool IsExplicitlyDisconnected(int i);
+  int NDisconnected();
+  bool IsServerDisconnected(int i) { return servers_[i]->IsDisconnected(); }
+
+  void SetUnreliable(bool on);
+  bool IsUnreliable() const { return unreliable_.load(); }
+
+  uint64_t RpcCount(int i, bool reset = true);
+  uint64_t RpcTotal() const { return network_.RpcTotal(); }
+  uint64_t seed() const { return seed_; }
+
+ private:
+  void ApplyCallback(int server, int index, const std::shared_ptr<Marshallable>& command);
+  void UnreliableLoop();
+
+  uint64_t seed_;
+  Network network_;
+  std::vector<std::unique_ptr<Reactor>> reactors_;
+  std::vector<std::unique_ptr<AppNextFn>> app_next_;
+  std::vector<std::unique_ptr<RaftServer>> servers_;
+
+  std::mutex commit_mutex_;
+  std::vector<std::vector<int>> committed_;  // [server][index], index 0 a placeholder
+
+  std::mutex net_mutex_;
+  std::vector<bool> explicitly_disconnected_;
+  std::vector<bool> unreliable_disconnected_;
+  std::vector<uint64_t> rpc_baseline_;
+  std::atomic<bool> unreliable_{false};
+  std::atomic<bool> stop_network_thread_{false};
+  std::thread network_thread_;
+  std::mt19937_64 network_random_;
+
+  std::string failure_;
+};
+
+}  // namespace standin
