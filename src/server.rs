@@ -11,12 +11,14 @@
 //! - the election fiber (§5.2): checks the election timer, runs elections,
 //!   and moves the proxies in and out of the backup when the network
 //!   "disconnects";
-//! - one replication fiber per follower (§5.3): streams entries, commit
-//!   notices and heartbeats as the core decides, and feeds replies back.
+//! - while this server leads, one replication fiber per follower (§5.3):
+//!   streams entries, commit notices and heartbeats as the core decides, and
+//!   feeds replies back. The election fiber starts them when a term's
+//!   leadership begins; they end with it.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::core::{
@@ -32,7 +34,7 @@ use crate::wrappers::{
 /// `start` on a test thread cannot wake a fiber, so this bounds the delay
 /// before a new entry is sent.
 const LEADER_POLL_US: Micros = 2_000;
-/// How often the election fiber and idle non-leader fibers look around.
+/// How often the election fiber looks around (network changes, timer).
 const IDLE_POLL_US: Micros = 10_000;
 /// How often a candidate checks its vote quorum event.
 const VOTE_POLL_US: Micros = 2_000;
@@ -61,6 +63,8 @@ pub struct RaftServer {
     /// `request_vote` asked for an election.
     election_requested: AtomicBool,
     fibers_started: AtomicBool,
+    /// The term whose replication fibers are running (election fiber only).
+    replicating_term: AtomicU64,
     stopped: AtomicBool,
     /// Someone is handing entries to the state machine.
     applying: AtomicBool,
@@ -87,6 +91,7 @@ impl RaftServer {
             proxies_saved: AtomicBool::new(false),
             election_requested: AtomicBool::new(false),
             fibers_started: AtomicBool::new(false),
+            replicating_term: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             applying: AtomicBool::new(false),
         }
@@ -115,6 +120,11 @@ impl RaftServer {
     pub fn state(&self) -> (bool, Term) {
         let core = self.core();
         (core.is_leader(), core.term())
+    }
+
+    fn is_leader_of(&self, term: Term) -> bool {
+        let core = self.core();
+        core.is_leader() && core.term() == term
     }
 
     pub fn is_disconnected(&self) -> bool {
@@ -253,31 +263,41 @@ impl RaftServer {
             log::error!("server {}: setup without a commo; not starting", self.ids.site_id);
             return;
         };
-        let sites = commo.partition_site_ids(self.ids.partition_id);
-        let peers: Vec<NodeId> = {
-            let core = self.core();
-            let members: Vec<NodeId> = core.peers().collect();
-            if !sites.is_empty() {
-                let mut from_proxies: Vec<NodeId> =
-                    sites.iter().copied().filter(|&s| s != self.ids.site_id).collect();
-                from_proxies.sort_unstable();
-                if from_proxies != members {
-                    log::error!(
-                        "server {}: proxies list sites {sites:?}, config implies peers {members:?}",
-                        self.ids.site_id
-                    );
-                }
-            }
-            members
-        };
+        let sites: Vec<NodeId> = commo
+            .partition_site_ids(self.ids.partition_id)
+            .into_iter()
+            .filter(|&s| s != self.ids.site_id)
+            .collect();
+        let peers: Vec<NodeId> = self.core().peers().collect();
+        let mut sorted_sites = sites.clone();
+        sorted_sites.sort_unstable();
+        if !sites.is_empty() && sorted_sites != peers {
+            log::error!(
+                "server {}: proxies list peers {sites:?}, the config implies {peers:?}",
+                self.ids.site_id
+            );
+        }
         if !self.is_test_mode && self.ids.locale_id == 0 {
             self.core().force_leadership(wrappers::now_us());
         }
         let server = Arc::clone(self);
         wrappers::spawn_fiber(move || server.run_election_fiber(commo));
+    }
+
+    /// Starts one replication fiber per follower when this server has begun
+    /// leading a term it has no fibers for yet.
+    fn start_replication_if_leading(self: &Arc<Self>, commo: Commo) {
+        let (is_leader, term, peers) = {
+            let core = self.core();
+            (core.is_leader(), core.term(), core.peers().collect::<Vec<_>>())
+        };
+        if !is_leader || self.replicating_term.load(Ordering::SeqCst) == term {
+            return;
+        }
+        self.replicating_term.store(term, Ordering::SeqCst);
         for peer in peers {
             let server = Arc::clone(self);
-            wrappers::spawn_fiber(move || server.run_replication_fiber(commo, peer));
+            wrappers::spawn_fiber(move || server.run_replication_fiber(commo, peer, term));
         }
     }
 
@@ -301,6 +321,7 @@ impl RaftServer {
     fn run_election_fiber(self: Arc<Self>, commo: Commo) {
         while !self.is_stopped() {
             self.sync_network(commo);
+            self.start_replication_if_leading(commo);
             let now = wrappers::now_us();
             let vote_request = if self.is_disconnected() {
                 None
@@ -317,8 +338,17 @@ impl RaftServer {
                 self.run_election(commo, request);
                 continue;
             }
-            let deadline = self.core().election_deadline();
-            wrappers::fiber_sleep(deadline.saturating_sub(now).clamp(1_000, IDLE_POLL_US));
+            // Sleep until the election timer is due, checking the network
+            // flag at least every IDLE_POLL_US.
+            let until_due = {
+                let core = self.core();
+                if core.is_leader() || self.is_disconnected() {
+                    IDLE_POLL_US
+                } else {
+                    core.election_deadline().saturating_sub(now)
+                }
+            };
+            wrappers::fiber_sleep(until_due.clamp(1_000, IDLE_POLL_US));
         }
     }
 
@@ -362,12 +392,13 @@ impl RaftServer {
         }
     }
 
-    /// §5.3: replication to one follower. Sends what the core decides (entries
-    /// back to back within the window, commit notices, heartbeats), waits for
-    /// the oldest reply, and feeds each outcome to the core.
-    fn run_replication_fiber(self: Arc<Self>, commo: Commo, peer: NodeId) {
+    /// §5.3: replication to one follower while this server leads `term`.
+    /// Sends what the core decides (entries back to back within the window,
+    /// commit notices, heartbeats), waits for the oldest reply, and feeds
+    /// each outcome to the core.
+    fn run_replication_fiber(self: Arc<Self>, commo: Commo, peer: NodeId, term: Term) {
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        while !self.is_stopped() {
+        while !self.is_stopped() && self.is_leader_of(term) {
             if !self.is_disconnected() {
                 while let Some(outgoing) = self.core().next_append(wrappers::now_us(), peer) {
                     let request = &outgoing.request;
@@ -389,8 +420,7 @@ impl RaftServer {
                 }
             }
             let Some(oldest) = in_flight.front_mut() else {
-                let idle = if self.is_leader() { LEADER_POLL_US } else { IDLE_POLL_US };
-                wrappers::fiber_sleep(idle);
+                wrappers::fiber_sleep(LEADER_POLL_US);
                 continue;
             };
             let remaining = (oldest.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());

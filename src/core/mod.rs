@@ -57,7 +57,9 @@ impl CoreConfig {
             election_timeout_min: 1_000_000,
             election_timeout_max: 2_000_000,
             heartbeat_interval: 350_000,
-            unreachable_backoff: 100_000,
+            // A peer off the network answers at once; probing it more often
+            // than a heartbeat would cost more than a heartbeat does.
+            unreachable_backoff: 350_000,
             max_in_flight: 8,
             seed,
         }

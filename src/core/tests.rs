@@ -1,1 +1,466 @@
+//! One test per Figure 2 rule (and the paper sections behind them), driving
+//! the pure core directly with a virtual clock.
 
+use super::*;
+
+const MS: Micros = 1_000;
+
+fn config(id: NodeId, n: u16) -> CoreConfig {
+    CoreConfig {
+        id,
+        members: (0..n).collect(),
+        election_timeout_min: 150 * MS,
+        election_timeout_max: 300 * MS,
+        heartbeat_interval: 50 * MS,
+        unreachable_backoff: 20 * MS,
+        max_in_flight: 4,
+        seed: 7 + id as u64,
+    }
+}
+
+fn follower(id: NodeId, n: u16) -> RaftCore<u32> {
+    RaftCore::new(config(id, n), 0)
+}
+
+/// A leader of `term` in a cluster of `n`, elected with everyone's vote.
+fn leader_of(id: NodeId, n: u16, term: Term) -> RaftCore<u32> {
+    let mut core = follower(id, n);
+    core.current_term = term - 1;
+    let request = core.campaign(0);
+    assert_eq!(request.term, term);
+    for peer in 0..n {
+        if peer != id {
+            core.handle_vote_response(0, peer, VoteResponse { term, vote_granted: true });
+        }
+    }
+    assert!(core.is_leader());
+    core
+}
+
+fn append(term: Term, prev: (Index, Term), entry: Option<(Term, u32)>, commit: Index) -> AppendRequest<u32> {
+    AppendRequest {
+        term,
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entry: entry.map(|(term, command)| Entry { term, command }),
+        leader_commit: commit,
+    }
+}
+
+/// A follower whose log has entries with the given terms, in `term`.
+fn follower_with_log(terms: &[Term], term: Term) -> RaftCore<u32> {
+    let mut core = follower(1, 5);
+    for (i, &t) in terms.iter().enumerate() {
+        let prev = core.log.last_term();
+        let reply = core.handle_append_entries(0, append(t, (i as Index, prev), Some((t, i as u32)), 0));
+        assert!(reply.success);
+    }
+    core.current_term = term;
+    core
+}
+
+fn ok_reply(term: Term) -> AppendOutcome {
+    AppendOutcome::Replied(AppendResponse { term, success: true, last_log_index: 0 })
+}
+
+// ----- All servers -----------------------------------------------------------
+
+#[test]
+fn all_servers_higher_term_in_request_converts_to_follower() {
+    let mut leader = leader_of(0, 3, 2);
+    let reply = leader.handle_request_vote(0, &VoteRequest { term: 5, candidate_id: 1, last_log_index: 0, last_log_term: 0 });
+    assert_eq!(leader.role(), Role::Follower);
+    assert_eq!(leader.term(), 5);
+    assert_eq!(reply.term, 5);
+}
+
+#[test]
+fn all_servers_higher_term_in_reply_converts_to_follower() {
+    let mut leader = leader_of(0, 3, 2);
+    let out = leader.next_append(0, 1).expect("initial heartbeat");
+    let higher = AppendOutcome::Replied(AppendResponse { term: 9, success: false, last_log_index: 0 });
+    leader.handle_append_response(1, 1, out.sent, higher);
+    assert_eq!(leader.role(), Role::Follower);
+    assert_eq!(leader.term(), 9);
+    assert_eq!(leader.voted_for(), None, "a new term starts without a vote");
+}
+
+#[test]
+fn all_servers_apply_committed_entries_in_order_once() {
+    let mut core = follower_with_log(&[1, 1, 1], 1);
+    let reply = core.handle_append_entries(0, append(1, (3, 1), None, 2));
+    assert!(reply.success);
+    assert_eq!(core.take_committed(), vec![(1, 0), (2, 1)]);
+    assert_eq!(core.take_committed(), vec![]);
+}
+
+// ----- Followers and candidates: elections (§5.2) ----------------------------------------
+
+#[test]
+fn section_5_2_follower_times_out_and_becomes_candidate() {
+    let mut core = follower(0, 3);
+    assert!(core.tick(100 * MS).is_none(), "no election before the minimum timeout");
+    let request = core.tick(301 * MS).expect("election after the maximum timeout");
+    assert_eq!(core.role(), Role::Candidate);
+    assert_eq!(request.term, 1);
+    assert_eq!(core.voted_for(), Some(0), "a candidate votes for itself");
+}
+
+#[test]
+fn section_5_2_election_timeouts_are_randomized() {
+    let deadlines: BTreeSet<Micros> = (0..5).map(|id| follower(id, 5).election_deadline()).collect();
+    assert!(deadlines.len() > 1, "different seeds should give different timeouts");
+    for d in deadlines {
+        assert!((150 * MS..300 * MS).contains(&d));
+    }
+}
+
+#[test]
+fn section_5_2_candidate_with_majority_becomes_leader() {
+    let mut core = follower(0, 5);
+    let request = core.campaign(0);
+    core.handle_vote_response(0, 1, VoteResponse { term: request.term, vote_granted: true });
+    assert_eq!(core.role(), Role::Candidate, "two of five is not a majority");
+    core.handle_vote_response(0, 2, VoteResponse { term: request.term, vote_granted: false });
+    core.handle_vote_response(0, 3, VoteResponse { term: request.term, vote_granted: true });
+    assert!(core.is_leader());
+}
+
+#[test]
+fn section_5_2_vote_replies_from_an_old_election_are_ignored() {
+    let mut core = follower(0, 3);
+    let first = core.campaign(0);
+    let _second = core.campaign(400 * MS);
+    core.handle_vote_response(400 * MS, 1, VoteResponse { term: first.term, vote_granted: true });
+    assert_eq!(core.role(), Role::Candidate);
+}
+
+#[test]
+fn section_5_2_candidate_steps_down_on_append_from_current_leader() {
+    let mut core = follower(0, 3);
+    let request = core.campaign(0);
+    let reply = core.handle_append_entries(MS, append(request.term, (0, 0), None, 0));
+    assert!(reply.success);
+    assert_eq!(core.role(), Role::Follower);
+    assert_eq!(core.term(), request.term);
+}
+
+#[test]
+fn section_5_2_election_outcome_from_quorum_event() {
+    let mut core = follower(0, 5);
+    let request = core.campaign(0);
+    core.handle_election_outcome(0, ElectionOutcome { election_term: request.term - 1, won: true, highest_rejecting_term: 0 });
+    assert_eq!(core.role(), Role::Candidate, "an outcome for an older election is ignored");
+    core.handle_election_outcome(0, ElectionOutcome { election_term: request.term, won: true, highest_rejecting_term: 0 });
+    assert!(core.is_leader());
+}
+
+#[test]
+fn section_5_2_leader_does_not_time_out() {
+    let mut leader = leader_of(0, 3, 1);
+    assert!(leader.tick(10_000 * MS).is_none());
+    assert!(leader.is_leader());
+}
+
+// ----- RequestVote receiver ------------------------------------------------------------
+
+#[test]
+fn request_vote_rule_1_reject_stale_term() {
+    let mut core = follower(1, 3);
+    core.current_term = 4;
+    let reply = core.handle_request_vote(0, &VoteRequest { term: 3, candidate_id: 0, last_log_index: 9, last_log_term: 3 });
+    assert!(!reply.vote_granted);
+    assert_eq!(reply.term, 4);
+}
+
+#[test]
+fn request_vote_rule_2_one_vote_per_term() {
+    let mut core = follower(2, 3);
+    let a = VoteRequest { term: 1, candidate_id: 0, last_log_index: 0, last_log_term: 0 };
+    let b = VoteRequest { term: 1, candidate_id: 1, last_log_index: 0, last_log_term: 0 };
+    assert!(core.handle_request_vote(0, &a).vote_granted);
+    assert!(!core.handle_request_vote(0, &b).vote_granted, "already voted for 0 in term 1");
+    assert!(core.handle_request_vote(0, &a).vote_granted, "a repeated request from the same candidate");
+}
+
+#[test]
+fn request_vote_new_term_clears_the_old_vote() {
+    let mut core = follower(2, 3);
+    core.handle_request_vote(0, &VoteRequest { term: 1, candidate_id: 0, last_log_index: 0, last_log_term: 0 });
+    let reply = core.handle_request_vote(0, &VoteRequest { term: 2, candidate_id: 1, last_log_index: 0, last_log_term: 0 });
+    assert!(reply.vote_granted);
+    assert_eq!(core.voted_for(), Some(1));
+}
+
+#[test]
+fn section_5_4_1_election_restriction_rejects_stale_logs() {
+    let mut core = follower_with_log(&[1, 2], 2);
+    // Lower last term loses even with a longer log.
+    let reply = core.handle_request_vote(0, &VoteRequest { term: 3, candidate_id: 0, last_log_index: 5, last_log_term: 1 });
+    assert!(!reply.vote_granted);
+    // Same last term, shorter log loses.
+    let reply = core.handle_request_vote(0, &VoteRequest { term: 3, candidate_id: 2, last_log_index: 1, last_log_term: 2 });
+    assert!(!reply.vote_granted);
+    // Same last term, same length wins.
+    let reply = core.handle_request_vote(0, &VoteRequest { term: 3, candidate_id: 3, last_log_index: 2, last_log_term: 2 });
+    assert!(reply.vote_granted);
+}
+
+#[test]
+fn granting_a_vote_restarts_the_election_timer() {
+    let mut core = follower(1, 3);
+    let before = core.election_deadline();
+    core.handle_request_vote(200 * MS, &VoteRequest { term: 1, candidate_id: 0, last_log_index: 0, last_log_term: 0 });
+    assert!(core.election_deadline() >= 200 * MS + 150 * MS);
+    assert!(core.election_deadline() > before);
+}
+
+// ----- AppendEntries receiver -------------------------------------------------------------
+
+#[test]
+fn append_entries_rule_1_reject_stale_term() {
+    let mut core = follower_with_log(&[1], 3);
+    let reply = core.handle_append_entries(0, append(2, (1, 1), Some((2, 9)), 1));
+    assert!(!reply.success);
+    assert_eq!(reply.term, 3);
+    assert_eq!(core.log().last_index(), 1);
+    assert_eq!(core.commit_index(), 0);
+}
+
+#[test]
+fn append_entries_rule_2_reject_missing_prev_entry_with_last_index_hint() {
+    let mut core = follower_with_log(&[1, 1], 1);
+    let reply = core.handle_append_entries(0, append(1, (5, 1), Some((1, 9)), 0));
+    assert!(!reply.success);
+    assert_eq!(reply.last_log_index, 2, "the follower's log ends at 2");
+}
+
+#[test]
+fn append_entries_rule_2_conflicting_term_hint_skips_the_whole_term() {
+    // Entries 2..=6 come from a deposed leader of term 2.
+    let mut core = follower_with_log(&[1, 2, 2, 2, 2, 2], 3);
+    let reply = core.handle_append_entries(0, append(3, (6, 3), None, 0));
+    assert!(!reply.success);
+    assert_eq!(reply.last_log_index, 1, "all of term 2 is skipped in one round trip");
+}
+
+#[test]
+fn append_entries_rule_3_conflict_deletes_entry_and_all_that_follow() {
+    let mut core = follower_with_log(&[1, 2, 2], 3);
+    let reply = core.handle_append_entries(0, append(3, (1, 1), Some((3, 7)), 0));
+    assert!(reply.success);
+    assert_eq!(core.log().last_index(), 2);
+    assert_eq!(core.log().term_at(2), Some(3));
+}
+
+#[test]
+fn append_entries_rule_3_stale_request_does_not_truncate_matching_entries() {
+    let mut core = follower_with_log(&[1, 1, 1], 1);
+    // A delayed duplicate of the request that carried entry 2.
+    let reply = core.handle_append_entries(0, append(1, (1, 1), Some((1, 1)), 0));
+    assert!(reply.success);
+    assert_eq!(core.log().last_index(), 3, "entry 3 survives");
+}
+
+#[test]
+fn append_entries_rule_4_appends_new_entry() {
+    let mut core = follower_with_log(&[1], 1);
+    let reply = core.handle_append_entries(0, append(1, (1, 1), Some((1, 42)), 0));
+    assert!(reply.success);
+    assert_eq!(reply.last_log_index, 2);
+    assert_eq!(core.log().entry(2).map(|e| e.command), Some(42));
+}
+
+#[test]
+fn append_entries_rule_5_commit_is_min_of_leader_commit_and_last_new_entry() {
+    // The follower has a stale extra entry 3 beyond what this request proves.
+    let mut core = follower_with_log(&[1, 1, 1], 1);
+    let reply = core.handle_append_entries(0, append(1, (1, 1), None, 3));
+    assert!(reply.success);
+    assert_eq!(core.commit_index(), 1, "only entries proven by this request may commit");
+    core.handle_append_entries(0, append(1, (3, 1), None, 3));
+    assert_eq!(core.commit_index(), 3);
+}
+
+#[test]
+fn append_entries_restarts_the_election_timer() {
+    let mut core = follower(1, 3);
+    core.handle_append_entries(1_000 * MS, append(1, (0, 0), None, 0));
+    assert!(core.election_deadline() >= 1_150 * MS);
+}
+
+// ----- Leaders (§5.3) ------------------------------------------------------------------------
+
+#[test]
+fn leader_sends_initial_heartbeat_upon_election() {
+    let mut leader = leader_of(0, 3, 1);
+    for peer in [1, 2] {
+        let out = leader.next_append(0, peer).expect("a heartbeat right after the election");
+        assert!(out.request.entry.is_none());
+        assert_eq!(out.request.term, 1);
+    }
+}
+
+#[test]
+fn leader_heartbeats_only_after_an_idle_interval() {
+    let mut leader = leader_of(0, 3, 1);
+    let out = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(MS, 1, out.sent, ok_reply(1));
+    assert!(leader.next_append(10 * MS, 1).is_none(), "the follower heard from us 10 ms ago");
+    assert!(leader.next_append(50 * MS, 1).is_some(), "one heartbeat interval later");
+}
+
+#[test]
+fn leader_appends_client_command_and_streams_it() {
+    let mut leader = leader_of(0, 3, 1);
+    let hb = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(MS, 1, hb.sent, ok_reply(1));
+    assert_eq!(leader.propose(10), Some((1, 1)));
+    assert_eq!(leader.propose(11), Some((2, 1)));
+    let first = leader.next_append(2 * MS, 1).expect("entry 1");
+    let second = leader.next_append(2 * MS, 1).expect("entry 2 without waiting (pipelined)");
+    assert_eq!(first.request.entry.as_ref().map(|e| e.command), Some(10));
+    assert_eq!(second.request.prev_log_index, 1);
+    assert_eq!(second.request.entry.as_ref().map(|e| e.command), Some(11));
+}
+
+#[test]
+fn follower_rejects_proposals() {
+    let mut core = follower(0, 3);
+    assert_eq!(core.propose(1), None);
+}
+
+#[test]
+fn leader_success_updates_next_and_match_index() {
+    let mut leader = leader_of(0, 3, 1);
+    leader.propose(10);
+    let out = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(MS, 1, out.sent, ok_reply(1));
+    let pr = leader.progress(1).unwrap();
+    assert_eq!(pr.match_index, 1);
+    assert_eq!(pr.next_index, 2);
+}
+
+#[test]
+fn leader_failure_moves_next_index_back_by_the_hint() {
+    // A leader elected with ten entries probes at its last index first.
+    let mut leader = follower_with_log(&[1; 10], 2);
+    leader.config.id = 0;
+    leader.campaign(0);
+    for peer in [2, 3] {
+        leader.handle_vote_response(0, peer, VoteResponse { term: 3, vote_granted: true });
+    }
+    assert!(leader.is_leader());
+    let out = leader.next_append(0, 2).unwrap();
+    assert_eq!(out.request.prev_log_index, 10);
+    let reject = AppendOutcome::Replied(AppendResponse { term: 3, success: false, last_log_index: 4 });
+    leader.handle_append_response(MS, 2, out.sent, reject);
+    assert_eq!(leader.progress(2).unwrap().next_index, 5, "jump to the follower's hint, not 10");
+}
+
+#[test]
+fn leader_ignores_replies_from_an_older_term() {
+    let mut leader = leader_of(0, 3, 1);
+    leader.propose(1);
+    let out = leader.next_append(0, 1).unwrap();
+    leader.force_step_down(0);
+    leader.force_leadership(0); // now leader of term 2
+    leader.handle_append_response(MS, 1, out.sent, ok_reply(2));
+    assert_eq!(leader.progress(1).unwrap().match_index, 0);
+}
+
+#[test]
+fn leader_stale_rejection_from_an_old_epoch_is_ignored() {
+    let mut leader = leader_of(0, 3, 1);
+    for c in 0..4 {
+        leader.propose(c);
+    }
+    let hb = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(MS, 1, hb.sent, ok_reply(1)); // now streaming
+    let a = leader.next_append(MS, 1).unwrap();
+    let b = leader.next_append(MS, 1).unwrap();
+    let reject = AppendOutcome::Replied(AppendResponse { term: 1, success: false, last_log_index: 0 });
+    leader.handle_append_response(2 * MS, 1, a.sent, reject);
+    let next_after_first = leader.progress(1).unwrap().next_index;
+    leader.handle_append_response(2 * MS, 1, b.sent, reject);
+    assert_eq!(leader.progress(1).unwrap().next_index, next_after_first);
+}
+
+#[test]
+fn leader_lost_request_pauses_then_probes_from_match() {
+    let mut leader = leader_of(0, 3, 1);
+    leader.propose(1);
+    let out = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(MS, 1, out.sent, AppendOutcome::Lost);
+    assert!(leader.next_append(2 * MS, 1).is_none(), "paused after a loss");
+    let retry = leader.next_append(25 * MS, 1).expect("retried after the backoff");
+    assert_eq!(retry.request.prev_log_index, 0);
+}
+
+#[test]
+fn section_5_3_leader_commits_entry_on_a_majority() {
+    let mut leader = leader_of(0, 5, 1);
+    leader.propose(1);
+    for peer in [1, 2] {
+        let out = leader.next_append(0, peer).unwrap();
+        leader.handle_append_response(MS, peer, out.sent, ok_reply(1));
+        if peer == 1 {
+            assert_eq!(leader.commit_index(), 0, "two of five is not a majority");
+        }
+    }
+    assert_eq!(leader.commit_index(), 1);
+}
+
+#[test]
+fn section_5_3_followers_learn_commit_without_an_extra_rpc_per_entry() {
+    let mut leader = leader_of(0, 3, 1);
+    let hb = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(0, 1, hb.sent, ok_reply(1));
+    leader.propose(1);
+    leader.propose(2);
+    let e1 = leader.next_append(MS, 1).unwrap();
+    leader.handle_append_response(2 * MS, 1, e1.sent, ok_reply(1));
+    assert_eq!(leader.commit_index(), 1);
+    let e2 = leader.next_append(2 * MS, 1).unwrap();
+    assert_eq!(e2.request.leader_commit, 1, "entry 2 carries the news that 1 committed");
+    leader.handle_append_response(3 * MS, 1, e2.sent, ok_reply(1));
+    let notice = leader.next_append(3 * MS, 1).expect("one commit notice for the last entry");
+    assert!(notice.request.entry.is_none());
+    assert_eq!(notice.request.leader_commit, 2);
+    leader.handle_append_response(4 * MS, 1, notice.sent, ok_reply(1));
+    assert!(leader.next_append(5 * MS, 1).is_none(), "nothing more until the heartbeat interval");
+}
+
+#[test]
+fn section_5_4_2_leader_never_commits_previous_term_entries_by_counting() {
+    // Figure 8: an entry of term 2 on a majority must not commit while the
+    // leader of term 4 has no entry of its own term there.
+    let mut leader = leader_of(0, 5, 2);
+    leader.propose(2);
+    leader.force_step_down(0);
+    leader.current_term = 3;
+    leader.force_leadership(0);
+    assert_eq!(leader.term(), 4);
+    for peer in [1, 2] {
+        let out = leader.next_append(0, peer).unwrap();
+        assert_eq!(out.request.prev_log_index, 1);
+        leader.handle_append_response(MS, peer, out.sent, ok_reply(4));
+    }
+    assert_eq!(leader.progress(1).unwrap().match_index, 1);
+    assert_eq!(leader.commit_index(), 0, "replicated on 3 of 5, but from term 2");
+    leader.propose(4);
+    for peer in [1, 2] {
+        let out = leader.next_append(2 * MS, peer).unwrap();
+        leader.handle_append_response(3 * MS, peer, out.sent, ok_reply(4));
+    }
+    assert_eq!(leader.commit_index(), 2, "committing a term-4 entry commits the term-2 one too");
+}
+
+#[test]
+fn single_server_cluster_commits_alone() {
+    let mut core = follower(0, 1);
+    core.campaign(0);
+    assert!(core.is_leader());
+    assert_eq!(core.propose(5), Some((1, 1)));
+    assert_eq!(core.commit_index(), 1);
+}

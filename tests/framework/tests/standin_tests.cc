@@ -1,1 +1,389 @@
-int main(){return 0;}
+// Tests of the stand-in framework itself (no crate involved): the reactor's
+// timing, cross-thread wake-ups, events, the network's FIFO and counting,
+// proxies, command handles, and the config loader.
+//   standin_tests <case>     runs one case; exit 0 on success
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "framework.h"
+#include "rust_ffi_wrapper.h"
+
+using namespace standin;
+
+namespace {
+
+int g_failures = 0;
+#define EXPECT(cond)                                                              \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      std::fprintf(stderr, "%s:%d: expectation failed: %s\n", __FILE__, __LINE__, #cond); \
+      g_failures++;                                                               \
+    }                                                                             \
+  } while (0)
+
+// A tolerance generous enough for a shared 2-core machine, tight enough to
+// catch a timer that is off by a scheduling quantum or a unit.
+constexpr Micros kSlack = 15000;
+
+// A receiving service that answers from the test's script.
+class ScriptedService : public RaftService {
+ public:
+  std::atomic<bool> disconnected{false};
+  std::vector<uint64_t> seen_terms;  // reactor thread only
+  bool IsDisconnected() override { return disconnected.load(); }
+  void OnRequestVote(slotid_t, ballot_t, siteid_t, ballot_t term, std::function<void(ballot_t, bool_t)> reply) override {
+    reply(term, term % 2 == 0 ? 1 : 0);  // grant even terms
+  }
+  void OnAppendEntries(const AppendArgs& args, std::function<void(AppendResult)> reply) override {
+    seen_terms.push_back(args.term);
+    reply(AppendResult{1, args.term, args.prev_log_index + (args.entry ? 1 : 0)});
+  }
+};
+
+// Five reactors with scripted services on one network.
+struct Cluster {
+  Config config;
+  Network network{500};
+  std::vector<std::unique_ptr<Reactor>> reactors;
+  std::vector<std::unique_ptr<ScriptedService>> services;
+  std::vector<std::unique_ptr<RaftCommo>> commos;
+  Cluster() {
+    config.lab_raft = true;
+    config.partitions[0] = {"s0", "s1", "s2", "s3", "s4"};
+    Config::SetGlobal(&config);
+    for (int i = 0; i < 5; i++) {
+      reactors.push_back(std::make_unique<Reactor>("r" + std::to_string(i)));
+      reactors.back()->Start();
+      services.push_back(std::make_unique<ScriptedService>());
+      network.Register(static_cast<siteid_t>(i), reactors[i].get(), services[i].get());
+      commos.push_back(std::make_unique<RaftCommo>(&network, reactors[i].get(), static_cast<siteid_t>(i)));
+    }
+  }
+  ~Cluster() {
+    for (auto& r : reactors) r->Stop();
+    Config::SetGlobal(nullptr);
+  }
+  // Runs `body` in a fiber on reactor `i` and waits for it to finish.
+  void InFiber(int i, std::function<void()> body) {
+    std::atomic<bool> done{false};
+    reactors[i]->Post([&] { reactors[i]->CreateRunCoroutine([&] { body(); done = true; }); });
+    while (!done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+};
+
+// ----- cases ---------------------------------------------------------------------------
+
+void SleepAccuracy() {
+  Reactor reactor("r");
+  reactor.Start();
+  std::vector<Micros> lateness;
+  std::atomic<bool> done{false};
+  reactor.Post([&] {
+    reactor.CreateRunCoroutine([&] {
+      for (Micros us : {1000, 5000, 20000, 100000}) {
+        const Micros begin = NowMicros();
+        reactor.Sleep(us);
+        const Micros slept = NowMicros() - begin;
+        EXPECT(slept >= us);
+        lateness.push_back(slept - us);
+      }
+      done = true;
+    });
+  });
+  while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (Micros late : lateness) EXPECT(late < kSlack);
+  std::fprintf(stderr, "sleep lateness (us):");
+  for (Micros late : lateness) std::fprintf(stderr, " %lu", (unsigned long)late);
+  std::fprintf(stderr, "\n");
+}
+
+void EventTimeoutAccuracy() {
+  Reactor reactor("r");
+  reactor.Start();
+  std::atomic<bool> done{false};
+  reactor.Post([&] {
+    reactor.CreateRunCoroutine([&] {
+      IntEvent never_set(&reactor);
+      const Micros begin = NowMicros();
+      never_set.Wait(30000);
+      const Micros waited = NowMicros() - begin;
+      EXPECT(never_set.status() == Event::TIMEOUT);
+      EXPECT(waited >= 30000 && waited < 30000 + kSlack);
+      done = true;
+    });
+  });
+  while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+void CrossThreadWakeup() {
+  Reactor reactor("r");
+  reactor.Start();
+  // A task posted from another thread wakes a reactor that sleeps with no
+  // timers, within the slack.
+  for (int i = 0; i < 20; i++) {
+    std::atomic<Micros> ran_at{0};
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const Micros posted = NowMicros();
+    reactor.Post([&] { ran_at = NowMicros(); });
+    while (ran_at.load() == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    EXPECT(ran_at.load() - posted < kSlack);
+  }
+  // And an event set by a posted task wakes the fiber waiting on it.
+  auto event = std::make_shared<IntEvent>(&reactor);
+  std::atomic<int> status{-1};
+  reactor.Post([&] { reactor.CreateRunCoroutine([&] { event->Wait(5000000); status = event->status(); }); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  reactor.Post([&] { event->Set(1); });
+  const Micros begin = NowMicros();
+  while (status.load() == -1 && NowMicros() - begin < 2000000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT(status.load() == Event::READY);
+}
+
+void QuorumEventRules() {
+  Reactor reactor("r");
+  reactor.Start();
+  reactor.RunAndWait([&] {
+    // n_total 5, quorum 2 (yes from others; the candidate's own vote makes 3).
+    QuorumEvent yes(&reactor, 5, 2);
+    yes.VoteYes();
+    EXPECT(!yes.Yes() && !yes.No());
+    yes.VoteYes();
+    EXPECT(yes.Yes() && yes.status() == Event::READY);
+    QuorumEvent no(&reactor, 5, 2);
+    no.VoteNo(3);
+    no.VoteNo(7);
+    no.VoteNo(4);
+    EXPECT(!no.No());  // 3 refusals: not more than n_total - quorum
+    no.VoteNo(2);
+    EXPECT(no.No() && no.highest_no_term() == 7);
+    QuorumEvent split(&reactor, 5, 2);
+    split.VoteYes();
+    split.VoteNo(1);
+    split.VoteNo(1);
+    split.VoteNo(1);
+    EXPECT(!split.Yes() && !split.No());
+  });
+  // A wait on an undecided event ends after its timeout.
+  std::atomic<bool> done{false};
+  reactor.Post([&] {
+    reactor.CreateRunCoroutine([&] {
+      QuorumEvent undecided(&reactor, 5, 2);
+      undecided.Wait(20000);
+      EXPECT(undecided.status() == Event::TIMEOUT);
+      done = true;
+    });
+  });
+  while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void FifoUnderSlowness() {
+  Cluster cluster;
+  cluster.reactors[1]->SetSlowness(7000);  // the receiver stalls 7 ms a turn
+  cluster.InFiber(0, [&] {
+    std::vector<uint64_t> status(200), term(200), last(200);
+    std::vector<IntEvent_C> events;
+    for (int i = 0; i < 200; i++) {
+      events.push_back(raft_commo_send_append_entries(cluster.commos[0].get(), 1, 0, 0, 0, 1, 1000 + i, 0, 0, 0,
+                                                      nullptr, 0, &status[i], &term[i], &last[i]));
+    }
+    for (auto* e : events) raft_int_event_wait(e, 5000000);
+    for (int i = 0; i < 200; i++) EXPECT(term[i] == static_cast<uint64_t>(1000 + i));
+  });
+  std::vector<uint64_t> seen;
+  cluster.reactors[1]->RunAndWait([&] { seen = cluster.services[1]->seen_terms; });
+  EXPECT(seen.size() == 200);
+  for (size_t i = 1; i < seen.size(); i++) EXPECT(seen[i] == seen[i - 1] + 1);
+}
+
+void RpcCounting() {
+  Cluster cluster;
+  cluster.InFiber(0, [&] {
+    uint64_t a = 0, b = 0, c = 0;
+    raft_int_event_wait(raft_commo_send_append_entries(cluster.commos[0].get(), 2, 0, 0, 0, 1, 2, 0, 0, 0, nullptr, 0, &a, &b, &c), 1000000);
+    auto* vote = raft_commo_broadcast_vote(cluster.commos[0].get(), 0, 0, 0, 0, 2);
+    raft_vote_quorum_event_wait(vote);
+    EXPECT(raft_vote_quorum_event_yes(vote) == 1);  // even term: granted
+  });
+  EXPECT(cluster.network.RpcCount(0) == 1 + 4);  // one append, four votes (not to itself)
+  EXPECT(cluster.network.RpcCount(1) == 0);      // replies are not counted
+  EXPECT(cluster.network.RpcTotal() == 5);
+  EXPECT(cluster.network.delivered_empty_appends() == 1);
+}
+
+void ProxySaveRestore() {
+  Cluster cluster;
+  RaftCommo_C commo = cluster.commos[3].get();
+  cluster.InFiber(3, [&] {
+    EXPECT(raft_commo_get_rpc_proxy_count(commo, 0) == 5);  // its own site included
+    RpcProxies_C proxies = raft_commo_get_rpc_par_proxies(commo, 0);
+    std::vector<siteid_t> ids(raft_rpc_proxies_size(proxies));
+    raft_rpc_proxies_get_site_ids(proxies, ids.data(), ids.size());
+    EXPECT((ids == std::vector<siteid_t>{0, 1, 2, 3, 4}));
+    raft_commo_save_rpc_proxies(commo, 0, 3);
+    EXPECT(raft_commo_get_rpc_proxy_count(commo, 0) == 0);
+    EXPECT(raft_commo_has_backup_proxies(0, 3));
+    EXPECT(raft_commo_get_backup_proxy_count(0, 3) == 5);
+    // Sending while saved: nothing leaves, nothing is counted, never ready.
+    uint64_t a = 0, b = 0, c = 0;
+    IntEvent_C e = raft_commo_send_append_entries(commo, 1, 0, 0, 0, 1, 1, 0, 0, 0, nullptr, 0, &a, &b, &c);
+    raft_int_event_wait(e, 20000);
+    EXPECT(raft_int_event_get_status(e) == Event::TIMEOUT);
+    raft_commo_restore_rpc_proxies(commo, 0, 3);
+    EXPECT(raft_commo_get_rpc_proxy_count(commo, 0) == 5);
+    EXPECT(!raft_commo_has_backup_proxies(0, 3));
+    raft_commo_clear_rpc_proxies(commo, 0);
+    EXPECT(raft_commo_get_rpc_proxy_count(commo, 0) == 0);
+  });
+  EXPECT(cluster.network.RpcCount(3) == 0);
+}
+
+void LateReplyWritten() {
+  // A reply that arrives after the sender stopped waiting is still written.
+  Cluster cluster;
+  cluster.reactors[1]->SetSlowness(30000);
+  auto* buffers = new uint64_t[3]{0, 0, 0};
+  IntEvent_C event = nullptr;
+  cluster.InFiber(0, [&] {
+    event = raft_commo_send_append_entries(cluster.commos[0].get(), 1, 0, 0, 0, 1, 77, 4, 1, 0, nullptr, 0,
+                                           &buffers[0], &buffers[1], &buffers[2]);
+    raft_int_event_wait(event, 1000);
+    EXPECT(raft_int_event_get_status(event) == Event::TIMEOUT);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  cluster.reactors[0]->RunAndWait([&] { EXPECT(raft_int_event_get_status(event) == Event::READY); });
+  EXPECT(buffers[0] == 1 && buffers[1] == 77 && buffers[2] == 4);
+  delete[] buffers;
+}
+
+void DisconnectedReceiverAnswersLost() {
+  Cluster cluster;
+  cluster.services[2]->disconnected = true;
+  cluster.InFiber(0, [&] {
+    uint64_t ok = 9, term = 9, last = 9;
+    IntEvent_C e = raft_commo_send_append_entries(cluster.commos[0].get(), 2, 0, 0, 0, 1, 5, 0, 0, 0, nullptr, 0, &ok, &term, &last);
+    raft_int_event_wait(e, 1000000);
+    EXPECT(ok == 0 && term == 0 && last == 0);
+  });
+  std::vector<uint64_t> seen;
+  cluster.reactors[2]->RunAndWait([&] { seen = cluster.services[2]->seen_terms; });
+  EXPECT(seen.empty());  // the service never reached the server
+}
+
+// Runs `body` in a child process; true if it died of SIGABRT with `needle`
+// in its stderr.
+bool AbortsWith(const std::function<void()>& body, const std::string& needle) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return false;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], 2);
+    close(pipe_fds[0]);
+    body();
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  std::string output;
+  char buffer[512];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) output.append(buffer, n);
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && output.find(needle) != std::string::npos;
+}
+
+void ThreadCheckAborts() {
+  EXPECT(AbortsWith([] {
+    Cluster cluster;
+    raft_commo_get_rpc_proxy_count(cluster.commos[0].get(), 0);  // from the test thread
+  }, "raft_commo_get_rpc_proxy_count called off its reactor thread"));
+  EXPECT(AbortsWith([] { raft_coroutine_sleep(10); }, "raft_coroutine_sleep called off any reactor thread"));
+  EXPECT(AbortsWith([] {
+    Cluster cluster;
+    cluster.reactors[0]->RunAndWait([] { raft_coroutine_sleep(10); });  // on the thread, not in a fiber
+  }, "raft_coroutine_sleep must run inside a fiber"));
+}
+
+void CommandHandlesRules() {
+  Marshallable_C handle = CommandHandles::Make(std::make_shared<LabCommand>(5));
+  Marshallable_C copy = raft_marshallable_retain(handle);
+  EXPECT(copy != handle);
+  EXPECT(raft_marshallable_get_kind(copy) == LabCommand::kKind);
+  const size_t live = CommandHandles::live();
+  raft_marshallable_release(handle);
+  EXPECT(CommandHandles::live() == live - 1);
+  raft_marshallable_release(copy);
+  EXPECT(AbortsWith([copy] { raft_marshallable_release(copy); }, "released twice"));
+  // RaftData: set_log copies, get_log returns a new handle.
+  RaftData_C data = raft_data_new();
+  Marshallable_C mine = CommandHandles::Make(std::make_shared<LabCommand>(8));
+  raft_data_set_log(data, mine);
+  raft_marshallable_release(mine);
+  Marshallable_C got = raft_data_get_log(data);
+  EXPECT(static_cast<LabCommand*>(CommandHandles::Get(got, "test").get())->value == 8);
+  raft_marshallable_release(got);
+}
+
+void ConfigErrors() {
+  auto write = [](const std::string& path, const std::string& text) { std::ofstream(path) << text; };
+  const std::string dir = "/tmp/standin_config_test_" + std::to_string(getpid());
+  (void)system(("mkdir -p " + dir).c_str());
+  Config config;
+  std::string error;
+  EXPECT(!Config::Load(dir + "/missing.yml", &config, &error));
+  EXPECT(error.find("cannot open config file") != std::string::npos);
+  write(dir + "/bad.yml", "lab: [raft: true\n");
+  EXPECT(!Config::Load(dir + "/bad.yml", &config, &error));
+  EXPECT(error.find("malformed YAML") != std::string::npos);
+  write(dir + "/nolab.yml", "site:\n  server:\n    - [a, b]\n");
+  EXPECT(!Config::Load(dir + "/nolab.yml", &config, &error));
+  EXPECT(error.find("lab: raft: true") != std::string::npos);
+  write(dir + "/nosites.yml", "lab:\n  raft: true\n");
+  EXPECT(!Config::Load(dir + "/nosites.yml", &config, &error));
+  EXPECT(error.find("site: server:") != std::string::npos);
+  write(dir + "/good.yml", "lab:\n  raft: true\nsite:\n  server:\n    - [a, b, c, d, e]\n");
+  EXPECT(Config::Load(dir + "/good.yml", &config, &error));
+  EXPECT(config.PartitionSize(0) == 5);
+  (void)system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::map<std::string, void (*)()> cases = {
+      {"sleep_accuracy", SleepAccuracy},
+      {"event_timeout_accuracy", EventTimeoutAccuracy},
+      {"cross_thread_wakeup", CrossThreadWakeup},
+      {"quorum_event_rules", QuorumEventRules},
+      {"fifo_under_slowness", FifoUnderSlowness},
+      {"rpc_counting", RpcCounting},
+      {"proxy_save_restore", ProxySaveRestore},
+      {"late_reply_written", LateReplyWritten},
+      {"disconnected_receiver_answers_lost", DisconnectedReceiverAnswersLost},
+      {"thread_check_aborts", ThreadCheckAborts},
+      {"command_handles", CommandHandlesRules},
+      {"config_errors", ConfigErrors},
+  };
+  if (argc != 2 || cases.count(argv[1]) == 0) {
+    std::fprintf(stderr, "usage: standin_tests <case>; cases:");
+    for (const auto& c : cases) std::fprintf(stderr, " %s", c.first.c_str());
+    std::fprintf(stderr, "\n");
+    return 2;
+  }
+  cases.at(argv[1])();
+  if (g_failures > 0) {
+    std::fprintf(stderr, "%s: %d expectation(s) failed\n", argv[1], g_failures);
+    return 1;
+  }
+  std::fprintf(stderr, "%s: ok\n", argv[1]);
+  return 0;
+}
