@@ -322,6 +322,9 @@ impl RaftServer {
         while !self.is_stopped() {
             self.sync_network(commo);
             self.start_replication_if_leading(commo);
+            // Replies and AppendEntries apply what they commit; this catches
+            // what nobody replied to (a one-server cluster).
+            self.apply_committed();
             let now = wrappers::now_us();
             let vote_request = if self.is_disconnected() {
                 None

@@ -54,12 +54,16 @@ impl CoreConfig {
         Self {
             id,
             members,
-            election_timeout_min: 1_000_000,
-            election_timeout_max: 2_000_000,
-            heartbeat_interval: 350_000,
+            // The suite allows seconds for an election (labtest.md: 10 polls
+            // of 500 ms) but counts every RPC, so timeouts are long and
+            // heartbeats sparse; a follower still misses two heartbeats in a
+            // row before it campaigns.
+            election_timeout_min: 1_200_000,
+            election_timeout_max: 2_400_000,
+            heartbeat_interval: 500_000,
             // A peer off the network answers at once; probing it more often
             // than a heartbeat would cost more than a heartbeat does.
-            unreachable_backoff: 350_000,
+            unreachable_backoff: 500_000,
             max_in_flight: 8,
             seed,
         }

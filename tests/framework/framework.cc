@@ -135,6 +135,18 @@ void Network::Register(siteid_t site, Reactor* reactor, RaftService* service) {
   if (!sent_.count(site)) sent_[site] = std::make_unique<std::atomic<uint64_t>>(0);
 }
 
+void Network::Unregister(siteid_t site) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(site);
+  if (it != nodes_.end()) it->second.service = nullptr;
+}
+
+RaftService* Network::ServiceOf(siteid_t site) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(site);
+  return it == nodes_.end() ? nullptr : it->second.service;
+}
+
 Reactor* Network::ReactorOf(siteid_t site) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = nodes_.find(site);
@@ -193,16 +205,18 @@ void Network::SendVote(siteid_t from, siteid_t to, slotid_t last_log_index, ball
         network->DueTime(to, from));
   };
   receiver.reactor->Post(
-      [network, receiver, from, last_log_index, last_log_term, term, deliver_reply] {
+      [network, receiver, from, to, last_log_index, last_log_term, term, deliver_reply] {
         network->delivered_votes_++;
+        RaftService* service = network->ServiceOf(to);
+        if (service == nullptr) return;  // the server is gone
         // The RPC service answers for a server that is off the network
         // without calling it (abi.md, "Disconnection").
-        if (receiver.service->IsDisconnected()) {
+        if (service->IsDisconnected()) {
           deliver_reply(term, 0);
           return;
         }
         receiver.reactor->CreateRunCoroutine([=] {
-          receiver.service->OnRequestVote(last_log_index, last_log_term, from, term, deliver_reply);
+          service->OnRequestVote(last_log_index, last_log_term, from, term, deliver_reply);
         });
       },
       DueTime(from, to));
@@ -234,18 +248,20 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
         network->DueTime(to, from));
   };
   receiver.reactor->Post(
-      [network, receiver, args, deliver_reply] {
+      [network, receiver, to, args, deliver_reply] {
         if (args.entry) {
           network->delivered_appends_++;
         } else {
           network->delivered_empty_appends_++;  // EmptyAppendEntries
         }
-        if (receiver.service->IsDisconnected()) {
+        RaftService* service = network->ServiceOf(to);
+        if (service == nullptr) return;  // the server is gone
+        if (service->IsDisconnected()) {
           deliver_reply(RaftService::AppendResult{0, 0, 0});
           return;
         }
         receiver.reactor->CreateRunCoroutine(
-            [receiver, args, deliver_reply] { receiver.service->OnAppendEntries(args, deliver_reply); });
+            [service, args, deliver_reply] { service->OnAppendEntries(args, deliver_reply); });
       },
       DueTime(from, to));
 }

@@ -127,6 +127,9 @@ class Network {
   explicit Network(Micros latency_us = 500) : latency_us_(latency_us) {}
 
   void Register(siteid_t site, Reactor* reactor, RaftService* service);
+  // After this, requests to `site` are dropped on arrival. Call it on the
+  // site's reactor thread, so no delivery is half-way through.
+  void Unregister(siteid_t site);
   Reactor* ReactorOf(siteid_t site) const;
 
   // Counted on the sender when sent.
@@ -154,6 +157,8 @@ class Network {
     Reactor* reactor;
     RaftService* service;
   };
+  // The service registered for `site` now, or nullptr.
+  RaftService* ServiceOf(siteid_t site) const;
   Micros latency_us_;
   mutable std::mutex mutex_;
   std::map<siteid_t, Node> nodes_;

@@ -38,7 +38,12 @@ RaftServer::RaftServer(Frame frame, Reactor* reactor, Network* network, AppNextF
   network->Register(frame.site_id, reactor, this);
 }
 
-RaftServer::~RaftServer() { rust_raft_server_delete(handle_); }
+RaftServer::~RaftServer() {
+  Network* network = commo_.network();
+  const siteid_t site = frame_.site_id;
+  reactor_->RunAndWait([network, site] { network->Unregister(site); });
+  rust_raft_server_delete(handle_);
+}
 
 void RaftServer::Setup() {
   reactor_->RunAndWait([this] {
