@@ -569,11 +569,13 @@ impl<C: Clone> RaftCore<C> {
         let current_epoch = sent.epoch == pr.epoch;
         match outcome {
             AppendOutcome::Lost => {
-                // The follower may have missed this and the requests after
-                // it: probe again from what is known to match, after a pause.
+                // The follower may have missed this request and the ones
+                // after it: probe again from this one, after a pause. (Not
+                // from matchIndex + 1: a new leader's matchIndex is 0, and
+                // the whole log would go out again.)
                 if current_epoch {
-                    let match_next = pr.match_index + 1;
-                    pr.reset_to_probe(match_next);
+                    let retry_from = (sent.prev_log_index + 1).min(pr.next_index);
+                    pr.reset_to_probe(retry_from);
                     pr.paused_until = now + backoff;
                 }
                 pr.commit_sent = pr.commit_sent.min(pr.match_index);

@@ -387,7 +387,7 @@ fn leader_stale_rejection_from_an_old_epoch_is_ignored() {
 }
 
 #[test]
-fn leader_lost_request_pauses_then_probes_from_match() {
+fn leader_lost_request_pauses_then_probes_from_the_lost_request() {
     let mut leader = leader_of(0, 3, 1);
     leader.propose(1);
     let out = leader.next_append(0, 1).unwrap();
@@ -395,6 +395,24 @@ fn leader_lost_request_pauses_then_probes_from_match() {
     assert!(leader.next_append(2 * MS, 1).is_none(), "paused after a loss");
     let retry = leader.next_append(25 * MS, 1).expect("retried after the backoff");
     assert_eq!(retry.request.prev_log_index, 0);
+}
+
+#[test]
+fn leader_lost_probe_of_a_new_term_does_not_rewind_to_the_start() {
+    // A leader elected over ten entries loses its first heartbeat to a
+    // follower that is off the network: the retry probes at the end of the
+    // log again, not from index 1.
+    let mut leader = follower_with_log(&[1; 10], 2);
+    leader.config.id = 0;
+    leader.campaign(0);
+    for peer in [2, 3] {
+        leader.handle_vote_response(0, peer, VoteResponse { term: 3, vote_granted: true });
+    }
+    let hb = leader.next_append(0, 4).unwrap();
+    leader.handle_append_response(MS, 4, hb.sent, AppendOutcome::Lost);
+    let retry = leader.next_append(100 * MS, 4).expect("retried after the backoff");
+    assert_eq!(retry.request.prev_log_index, 10);
+    assert!(retry.request.entry.is_none());
 }
 
 #[test]

@@ -55,6 +55,9 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     const Micros begin = NowMicros();
     const uint64_t rpcs_before = config_->RpcTotal();
     const uint64_t committed_before = config_->MaxCommitted();
+    const Network& net = config_->network();
+    const uint64_t votes_before = net.delivered_votes(), appends_before = net.delivered_appends(),
+                   empty_before = net.delivered_empty_appends();
     config_->ClearFailure();
     bool passed = Preamble() && RunOne(test);
     if (!passed) {
@@ -65,9 +68,12 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     }
     std::fprintf(stderr, "TEST %d Passed\n", test);
     if (options_.summary) {
-      std::fprintf(stderr, "  ... Passed -- %6.1fs  %d peers  %5lu RPCs  %4lu cmds\n",
+      std::fprintf(stderr, "  ... Passed -- %6.1fs  %d peers  %5lu RPCs  %4lu cmds  (delivered: %lu votes, %lu entries, %lu empty)\n",
                    (NowMicros() - begin) / 1e6, NSERVERS, (unsigned long)(config_->RpcTotal() - rpcs_before),
-                   (unsigned long)(config_->MaxCommitted() - committed_before));
+                   (unsigned long)(config_->MaxCommitted() - committed_before),
+                   (unsigned long)(net.delivered_votes() - votes_before),
+                   (unsigned long)(net.delivered_appends() - appends_before),
+                   (unsigned long)(net.delivered_empty_appends() - empty_before));
     }
   }
   std::fprintf(stderr, "ALL TESTS PASSED\n");

@@ -59,6 +59,7 @@ class RaftTestConfig {
 
   uint64_t RpcCount(int i, bool reset = true);
   uint64_t RpcTotal() const { return network_.RpcTotal(); }
+  const Network& network() const { return network_; }
   uint64_t seed() const { return seed_; }
 
  private:
