@@ -147,6 +147,7 @@ pub struct SentAppend {
     pub prev_log_index: Index,
     pub carries_entry: bool,
     pub epoch: u64,
+    pub sent_at: Micros,
 }
 
 impl SentAppend {
@@ -462,7 +463,13 @@ impl<C: Clone> RaftCore<C> {
         let prev_log_term = self.log.term_at(prev_log_index).expect("next_index <= last + 1");
         let entry = if has_entry_to_send { self.log.entry(pr.next_index).cloned() } else { None };
         let carries_entry = entry.is_some();
-        let sent = SentAppend { term: self.current_term, prev_log_index, carries_entry, epoch: pr.epoch };
+        let sent = SentAppend {
+            term: self.current_term,
+            prev_log_index,
+            carries_entry,
+            epoch: pr.epoch,
+            sent_at: now,
+        };
         if carries_entry && pr.mode == ReplicationMode::Replicate {
             pr.next_index += 1; // stream the next one without waiting
         }
@@ -570,13 +577,15 @@ impl<C: Clone> RaftCore<C> {
         match outcome {
             AppendOutcome::Lost => {
                 // The follower may have missed this request and the ones
-                // after it: probe again from this one, after a pause. (Not
-                // from matchIndex + 1: a new leader's matchIndex is 0, and
-                // the whole log would go out again.)
+                // after it: probe again from this one (not from matchIndex +
+                // 1: a new leader's matchIndex is 0, and the whole log would
+                // go out again). The pause counts from the send, so a peer
+                // that answers "lost" at once is probed once per backoff,
+                // and a request that timed out is retried at once.
                 if current_epoch {
                     let retry_from = (sent.prev_log_index + 1).min(pr.next_index);
                     pr.reset_to_probe(retry_from);
-                    pr.paused_until = now + backoff;
+                    pr.paused_until = sent.sent_at + backoff;
                 }
                 pr.commit_sent = pr.commit_sent.min(pr.match_index);
             }
