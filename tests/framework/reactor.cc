@@ -178,6 +178,7 @@ void Reactor::Post(std::function<void()> task, Micros due) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_.emplace(due, std::move(task));
+    inbox_changed_ = true;
   }
   inbox_cv_.notify_one();
 }
@@ -329,14 +330,15 @@ void Reactor::Loop() {
     }
 
     // 4. Sleep until the next timer or inbox item, or new work.
+    // A post wakes the loop even when its task is due later, so the
+    // deadline is recomputed with it.
     std::unique_lock<std::mutex> lock(inbox_mutex_);
+    if (!ready_.empty()) continue;
     Micros wake = timers_.empty() ? NowMicros() + 100000 : timers_.begin()->first;
     if (!inbox_.empty() && inbox_.begin()->first < wake) wake = inbox_.begin()->first;
     const auto deadline = std::chrono::steady_clock::time_point(std::chrono::microseconds(wake));
-    inbox_cv_.wait_until(lock, deadline, [&] {
-      return stop_.load() || (!inbox_.empty() && inbox_.begin()->first <= NowMicros()) ||
-             std::chrono::steady_clock::now() >= deadline;
-    });
+    inbox_changed_ = false;
+    inbox_cv_.wait_until(lock, deadline, [&] { return stop_.load() || inbox_changed_; });
   }
 }
 

@@ -199,6 +199,7 @@ class Reactor {
   std::mutex inbox_mutex_;
   std::condition_variable inbox_cv_;
   std::multimap<Micros, std::function<void()>> inbox_;
+  bool inbox_changed_ = false;  // a post since the loop computed its wake-up time
 };
 
 }  // namespace standin

@@ -57,11 +57,13 @@ pub struct FaultMix {
     pub repartition: f64,
     /// Chance per 100 ms that a client proposes.
     pub propose: f64,
+    /// Keep each directed link FIFO (as the lab's network is).
+    pub fifo: bool,
 }
 
 impl FaultMix {
     pub fn calm() -> Self {
-        FaultMix { drop: 0.0, duplicate: 0.0, min_delay: MS, max_delay: 3 * MS, repartition: 0.0, propose: 0.5 }
+        FaultMix { drop: 0.0, duplicate: 0.0, min_delay: MS, max_delay: 3 * MS, repartition: 0.0, propose: 0.5, fifo: true }
     }
     /// A mix drawn from the seed: from gentle to hostile.
     pub fn random(rng: &mut Rng) -> Self {
@@ -73,6 +75,7 @@ impl FaultMix {
             max_delay: [3, 20, 60, 150][rng.range(0, 4) as usize] * MS,
             repartition: [0.0, 0.05, 0.15, 0.3][rng.range(0, 4) as usize],
             propose: [0.3, 0.6, 1.0][rng.range(0, 3) as usize],
+            fifo: rng.chance(0.25),
         }
     }
 }
@@ -167,6 +170,10 @@ pub struct Sim {
     rpc_meta: HashMap<u64, (NodeId, NodeId, SentAppend)>,
     next_command: u64,
     pub rpc_count: u64,
+    /// AppendEntries a follower rejected (each is a round trip spent backing up).
+    pub rejected_appends: u64,
+    /// Latest delivery time per directed link, for FIFO links.
+    link_clock: HashMap<(NodeId, NodeId), Micros>,
     // ----- what the checker remembers -----
     leaders_by_term: BTreeMap<Term, NodeId>,
     votes_by_term: Vec<BTreeMap<Term, NodeId>>,
@@ -222,6 +229,8 @@ impl Sim {
             rpc_meta: HashMap::new(),
             next_command: 1,
             rpc_count: 0,
+            rejected_appends: 0,
+            link_clock: HashMap::new(),
             leaders_by_term: BTreeMap::new(),
             votes_by_term: vec![BTreeMap::new(); n],
             last_term: vec![0; n],
@@ -275,17 +284,23 @@ impl Sim {
         if !self.links.can_send(from, to) {
             return;
         }
-        let (drop, dup, lo, hi) = if self.faults_on {
-            (self.faults.drop, self.faults.duplicate, self.faults.min_delay, self.faults.max_delay)
+        let (drop, dup, lo, hi, fifo) = if self.faults_on {
+            let f = &self.faults;
+            (f.drop, f.duplicate, f.min_delay, f.max_delay, f.fifo)
         } else {
-            (0.0, 0.0, MS, 3 * MS)
+            (0.0, 0.0, MS, 3 * MS, true)
         };
         if self.rng.chance(drop) {
             return;
         }
         let copies = if self.rng.chance(dup) { 2 } else { 1 };
         for _ in 0..copies {
-            let at = self.now + self.rng.range(lo, hi);
+            let mut at = self.now + self.rng.range(lo, hi);
+            if fifo {
+                let clock = self.link_clock.entry((from, to)).or_insert(0);
+                at = at.max(*clock);
+                *clock = at;
+            }
             self.push(at, Some(Message { from, to, payload: payload.clone() }));
         }
     }
@@ -383,6 +398,7 @@ impl Sim {
                     request.leader_commit
                 );
                 let reply = self.nodes[m.to as usize].handle_append_entries(now, request);
+                self.rejected_appends += u64::from(!reply.success);
                 self.note(format!("{summary} => {}", if reply.success { "ok" } else { "rejected" }));
                 self.send(m.to, m.from, Payload::AppendReply { rpc, reply });
                 m.to
@@ -701,6 +717,11 @@ impl Sim {
             return Ok(());
         }
         Err(violation("liveness", "the leader was deposed three times after healing".into()))
+    }
+
+    /// The leader every server follows, if there is one.
+    pub fn stable_leader(&self) -> Option<NodeId> {
+        self.leader().filter(|&l| self.is_stable_leader(l))
     }
 
     /// A leader whose term every server has reached, the others following it.
