@@ -292,3 +292,56 @@ fn lab_agreement_costs_one_rpc_per_entry_and_follower_plus_one_commit_notice() {
     let used = sim.rpc_count - before;
     assert!(used <= 11 * 4 + 4 + 4, "{used} RPCs for 11 entries (at most one heartbeat round on top)");
 }
+
+#[test]
+fn section_5_3_a_success_reply_from_an_old_term_does_not_count() {
+    // A leads term T1 and streams a tail to F, whose replies are held back.
+    // B's majority moves on in T2 and truncates A and F. A wins T3 and
+    // appends entries that only A and C get. Then F's old-term successes
+    // arrive: counted, they would make A commit entries only two of five
+    // servers hold, which B could then lose as leader of T4.
+    let mut sim = quiet(5, 61);
+    // Requests stay outstanding until answered, as over a slow network.
+    sim.rpc_timeout = 10_000 * MS;
+    let a = elect(&mut sim);
+    commit_everywhere(&mut sim, 1_000);
+    let (f, b, c, d) = ((a + 1) % 5, (a + 2) % 5, (a + 3) % 5, (a + 4) % 5);
+    sim.hold(f, a);
+    sim.links.split(&[a, f]);
+    for _ in 0..5 {
+        sim.propose_to(a).unwrap();
+    }
+    run(&mut sim, 200);
+    // With its replies held, F gets one window (4 entries) of the tail.
+    assert!(sim.nodes[f as usize].last_index() >= 5, "F holds A's tail");
+    wait_for(&mut sim, 3_000, "a leader of the majority", |s| leader_among(s, &[b, c, d]).is_some());
+    let new = leader_among(&sim, &[b, c, d]).unwrap();
+    let (_, index, _) = sim.propose_to(new).unwrap();
+    wait_for(&mut sim, 1_000, "the majority commits", |s| [b, c, d].iter().all(|&id| s.applied_count(id) >= index));
+    sim.links.heal();
+    wait_for(&mut sim, 2_000, "A and F are truncated", |s| {
+        [a, f].iter().all(|&id| s.nodes[id as usize].log().entries() == s.nodes[new as usize].log().entries())
+    });
+    // A leads T3 with C's and D's votes, and only C hears its new entries.
+    sim.links.isolate(b);
+    sim.links.cut(a, f);
+    sim.campaign(a);
+    wait_for(&mut sim, 1_000, "A leads again", |s| s.nodes[a as usize].is_leader());
+    sim.links.isolate(d);
+    for _ in 0..3 {
+        sim.propose_to(a).unwrap();
+    }
+    run(&mut sim, 100);
+    sim.release(f, a);
+    run(&mut sim, 100);
+    if std::env::var("SCENARIO_TRACE").is_ok() {
+        eprintln!("{}", sim.report(&sim::Violation { property: "trace", detail: String::new() }));
+    }
+    assert!(sim.nodes[a as usize].commit_index() <= index, "entries on 2 of 5 servers must not commit");
+    // B, D and F elect B again; every property is still checked.
+    sim.links.heal();
+    sim.links.isolate(a);
+    sim.links.isolate(c);
+    sim.campaign(b);
+    run(&mut sim, 1_000);
+}

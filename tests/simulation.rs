@@ -3,6 +3,8 @@
 //!
 //! RAFT_SIM_SEED=N    replays one seed (prints its trace even on success)
 //! RAFT_SIM_SEEDS=N   how many seeds the sweep runs (default 10,000)
+//! RAFT_SIM_FIRST_FAILURE=1  run seeds in order on one thread and stop at the
+//!                    first failure, saying how many seeds it took
 
 mod sim;
 
@@ -18,6 +20,8 @@ fn run_seed(seed: u64) -> Result<Sim, String> {
     let faults = FaultMix::random(&mut rng);
     let faulty_for = rng.range(1_000, 4_000) * MS;
     let mut sim = Sim::new(n, seed, faults);
+    // Some senders wait long for replies, so a reply can outlive elections.
+    sim.rpc_timeout = [100, 100, 1_000, 3_000][rng.range(0, 4) as usize] * MS;
     let outcome = sim.run_until(faulty_for).and_then(|_| sim.check_liveness(10_000 * MS, 3));
     match outcome {
         Ok(()) => Ok(sim),
@@ -44,6 +48,14 @@ fn safety_and_liveness_over_many_seeds() {
         return;
     }
     let seeds = env_number("RAFT_SIM_SEEDS").unwrap_or(10_000);
+    if env_number("RAFT_SIM_FIRST_FAILURE") == Some(1) {
+        for seed in 0..seeds {
+            if let Err(report) = run_seed(seed) {
+                panic!("first failure after {} seeds:\n{report}", seed + 1);
+            }
+        }
+        return;
+    }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let started = std::time::Instant::now();
     let failures: Vec<String> = std::thread::scope(|scope| {

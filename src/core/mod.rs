@@ -449,14 +449,16 @@ impl<C: Clone> RaftCore<C> {
         let heartbeat_interval = self.config.heartbeat_interval;
         let max_in_flight = self.config.max_in_flight;
         let pr = self.progress.get_mut(&peer)?;
-        if now < pr.paused_until || pr.in_flight >= pr.window(max_in_flight) {
+        if now < pr.paused_until {
             return None;
         }
-        let has_entry_to_send = pr.next_index <= last;
+        let has_entry_to_send = pr.next_index <= last && pr.in_flight < pr.window(max_in_flight);
         let idle = pr.in_flight == 0;
         let commit_news = pr.match_index.min(commit) > pr.commit_sent;
+        // A heartbeat goes out when due even with the window full: requests
+        // whose fate is not yet known must not silence the leader (§5.2).
         let heartbeat_due = pr.last_sent_at.is_none_or(|t| now >= t + heartbeat_interval);
-        if !(has_entry_to_send || (idle && (commit_news || heartbeat_due))) {
+        if !(has_entry_to_send || heartbeat_due || (idle && commit_news)) {
             return None;
         }
         let prev_log_index = pr.next_index - 1;

@@ -482,3 +482,21 @@ fn single_server_cluster_commits_alone() {
     assert_eq!(core.propose(5), Some((1, 1)));
     assert_eq!(core.commit_index(), 1);
 }
+
+#[test]
+fn section_5_2_heartbeat_goes_out_even_with_the_window_full() {
+    let mut leader = leader_of(0, 3, 1);
+    let hb = leader.next_append(0, 1).unwrap();
+    leader.handle_append_response(MS, 1, hb.sent, ok_reply(1));
+    for c in 0..10 {
+        leader.propose(c);
+    }
+    let mut sent = 0;
+    while leader.next_append(2 * MS, 1).is_some() {
+        sent += 1;
+    }
+    assert_eq!(sent, 4, "the window holds four requests");
+    assert!(leader.next_append(30 * MS, 1).is_none(), "nothing due yet");
+    let heartbeat = leader.next_append(60 * MS, 1).expect("a heartbeat once the interval passed");
+    assert!(heartbeat.request.entry.is_none());
+}

@@ -59,11 +59,14 @@ pub struct FaultMix {
     pub propose: f64,
     /// Keep each directed link FIFO (as the lab's network is).
     pub fifo: bool,
+    /// Share of messages that straggle: delayed by up to 2 s more, so
+    /// replies can outlive elections.
+    pub straggle: f64,
 }
 
 impl FaultMix {
     pub fn calm() -> Self {
-        FaultMix { drop: 0.0, duplicate: 0.0, min_delay: MS, max_delay: 3 * MS, repartition: 0.0, propose: 0.5, fifo: true }
+        FaultMix { drop: 0.0, duplicate: 0.0, min_delay: MS, max_delay: 3 * MS, repartition: 0.0, propose: 0.5, fifo: true, straggle: 0.0 }
     }
     /// A mix drawn from the seed: from gentle to hostile.
     pub fn random(rng: &mut Rng) -> Self {
@@ -76,6 +79,7 @@ impl FaultMix {
             repartition: [0.0, 0.05, 0.15, 0.3][rng.range(0, 4) as usize],
             propose: [0.3, 0.6, 1.0][rng.range(0, 3) as usize],
             fifo: rng.chance(0.25),
+            straggle: [0.0, 0.0, 0.01, 0.05][rng.range(0, 4) as usize],
         }
     }
 }
@@ -174,6 +178,10 @@ pub struct Sim {
     pub rejected_appends: u64,
     /// Latest delivery time per directed link, for FIFO links.
     link_clock: HashMap<(NodeId, NodeId), Micros>,
+    /// Links whose messages are held back (in flight for as long as the
+    /// scenario wants), and what they hold.
+    held_links: HashSet<(NodeId, NodeId)>,
+    held: Vec<Message>,
     // ----- what the checker remembers -----
     leaders_by_term: BTreeMap<Term, NodeId>,
     votes_by_term: Vec<BTreeMap<Term, NodeId>>,
@@ -189,12 +197,15 @@ pub struct Sim {
     pub accepted: BTreeMap<u64, (NodeId, Term, Index)>,
     pub trace: VecDeque<String>,
     pub steps: u64,
+    /// How long a sender waits for an AppendEntries reply before it reports
+    /// the request lost to its core.
+    pub rpc_timeout: Micros,
 }
 
 pub const TICK: Micros = 10 * MS;
 /// Below the minimum election timeout, so a lost request never silences a
 /// leader long enough to depose it.
-const RPC_TIMEOUT: Micros = 100 * MS;
+pub const RPC_TIMEOUT: Micros = 100 * MS;
 const TRACE_LEN: usize = 40;
 
 pub fn sim_config(id: NodeId, n: usize, seed: u64) -> CoreConfig {
@@ -231,6 +242,8 @@ impl Sim {
             rpc_count: 0,
             rejected_appends: 0,
             link_clock: HashMap::new(),
+            held_links: HashSet::new(),
+            held: Vec::new(),
             leaders_by_term: BTreeMap::new(),
             votes_by_term: vec![BTreeMap::new(); n],
             last_term: vec![0; n],
@@ -242,6 +255,7 @@ impl Sim {
             accepted: BTreeMap::new(),
             trace: VecDeque::new(),
             steps: 0,
+            rpc_timeout: RPC_TIMEOUT,
         };
         // Ticks are messages a node sends itself.
         for id in 0..n as NodeId {
@@ -284,11 +298,15 @@ impl Sim {
         if !self.links.can_send(from, to) {
             return;
         }
-        let (drop, dup, lo, hi, fifo) = if self.faults_on {
+        if self.held_links.contains(&(from, to)) {
+            self.held.push(Message { from, to, payload });
+            return;
+        }
+        let (drop, dup, lo, hi, fifo, straggle) = if self.faults_on {
             let f = &self.faults;
-            (f.drop, f.duplicate, f.min_delay, f.max_delay, f.fifo)
+            (f.drop, f.duplicate, f.min_delay, f.max_delay, f.fifo, f.straggle)
         } else {
-            (0.0, 0.0, MS, 3 * MS, true)
+            (0.0, 0.0, MS, 3 * MS, true, 0.0)
         };
         if self.rng.chance(drop) {
             return;
@@ -296,6 +314,9 @@ impl Sim {
         let copies = if self.rng.chance(dup) { 2 } else { 1 };
         for _ in 0..copies {
             let mut at = self.now + self.rng.range(lo, hi);
+            if self.rng.chance(straggle) {
+                at += self.rng.range(0, 2_000 * MS);
+            }
             if fifo {
                 let clock = self.link_clock.entry((from, to)).or_insert(0);
                 at = at.max(*clock);
@@ -312,6 +333,32 @@ impl Sim {
         self.accepted.insert(command, (id, term, index));
         self.note(format!("n{id} accepts command {command} at index {index} term {term}"));
         Some((command, index, term))
+    }
+
+    /// Holds back every message sent on from -> to from now on.
+    pub fn hold(&mut self, from: NodeId, to: NodeId) {
+        self.held_links.insert((from, to));
+    }
+
+    /// Delivers what from -> to held back (1 ms from now), and stops holding.
+    pub fn release(&mut self, from: NodeId, to: NodeId) {
+        self.held_links.remove(&(from, to));
+        let (release, keep): (Vec<Message>, Vec<Message>) =
+            std::mem::take(&mut self.held).into_iter().partition(|m| m.from == from && m.to == to);
+        self.held = keep;
+        self.note(format!("release {} held messages n{from} -> n{to}", release.len()));
+        for m in release {
+            self.push(self.now + MS, Some(m));
+        }
+    }
+
+    /// Makes `id` start an election now, as if its timer fired.
+    pub fn campaign(&mut self, id: NodeId) {
+        let request = self.nodes[id as usize].campaign(self.now);
+        self.note(format!("n{id} campaigns for term {}", request.term));
+        for peer in self.peer_ids(id) {
+            self.send(id, peer, Payload::Vote(request));
+        }
     }
 
     /// The leader with the highest term, if any claims to lead.
@@ -340,7 +387,7 @@ impl Sim {
     fn pump_appends(&mut self, id: NodeId) {
         for peer in self.peer_ids(id) {
             while let Some(out) = self.nodes[id as usize].next_append(self.now, peer) {
-                let rpc = self.push(self.now + RPC_TIMEOUT, None);
+                let rpc = self.push(self.now + self.rpc_timeout, None);
                 self.messages.insert(rpc, Message { from: id, to: id, payload: Payload::AppendTimeout { rpc } });
                 self.outstanding_rpcs.insert(rpc);
                 self.rpc_meta.insert(rpc, (id, peer, out.sent));
