@@ -59,6 +59,19 @@ fn follower_with_log(terms: &[Term], term: Term) -> RaftCore<u32> {
     core
 }
 
+/// Server 0, elected leader of `term` by 2 and 3 over a log with the given
+/// entry terms (a five-server cluster).
+fn leader_over_log(terms: &[Term], term: Term) -> RaftCore<u32> {
+    let mut leader = follower_with_log(terms, term - 1);
+    leader.config.id = 0;
+    leader.campaign(0);
+    for peer in [2, 3] {
+        leader.handle_vote_response(0, peer, VoteResponse { term, vote_granted: true });
+    }
+    assert!(leader.is_leader());
+    leader
+}
+
 fn ok_reply(term: Term) -> AppendOutcome {
     AppendOutcome::Replied(AppendResponse { term, success: true, last_log_index: 0 })
 }
@@ -344,13 +357,7 @@ fn leader_success_updates_next_and_match_index() {
 #[test]
 fn leader_failure_moves_next_index_back_by_the_hint() {
     // A leader elected with ten entries probes at its last index first.
-    let mut leader = follower_with_log(&[1; 10], 2);
-    leader.config.id = 0;
-    leader.campaign(0);
-    for peer in [2, 3] {
-        leader.handle_vote_response(0, peer, VoteResponse { term: 3, vote_granted: true });
-    }
-    assert!(leader.is_leader());
+    let mut leader = leader_over_log(&[1; 10], 3);
     let out = leader.next_append(0, 2).unwrap();
     assert_eq!(out.request.prev_log_index, 10);
     let reject = AppendOutcome::Replied(AppendResponse { term: 3, success: false, last_log_index: 4 });
@@ -402,12 +409,7 @@ fn leader_lost_probe_of_a_new_term_does_not_rewind_to_the_start() {
     // A leader elected over ten entries loses its first heartbeat to a
     // follower that is off the network: the retry probes at the end of the
     // log again, not from index 1.
-    let mut leader = follower_with_log(&[1; 10], 2);
-    leader.config.id = 0;
-    leader.campaign(0);
-    for peer in [2, 3] {
-        leader.handle_vote_response(0, peer, VoteResponse { term: 3, vote_granted: true });
-    }
+    let mut leader = leader_over_log(&[1; 10], 3);
     let hb = leader.next_append(0, 4).unwrap();
     leader.handle_append_response(MS, 4, hb.sent, AppendOutcome::Lost);
     let retry = leader.next_append(100 * MS, 4).expect("retried after the backoff");

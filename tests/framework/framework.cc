@@ -182,16 +182,20 @@ uint64_t Network::RpcTotal() const {
   return total;
 }
 
+bool Network::Endpoints(siteid_t from, siteid_t to, Node* sender, Node* receiver) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto s = nodes_.find(from), r = nodes_.find(to);
+  if (s == nodes_.end() || r == nodes_.end()) return false;
+  *sender = s->second;
+  *receiver = r->second;
+  return true;
+}
+
 void Network::SendVote(siteid_t from, siteid_t to, slotid_t last_log_index, ballot_t last_log_term,
                        ballot_t term, std::shared_ptr<QuorumEvent> event) {
   CountSent(from);
   Node receiver, sender;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!nodes_.count(to) || !nodes_.count(from)) return;
-    receiver = nodes_[to];
-    sender = nodes_[from];
-  }
+  if (!Endpoints(from, to, &sender, &receiver)) return;
   Network* network = this;
   auto deliver_reply = [network, from, to, sender, event](ballot_t reply_term, bool_t granted) {
     sender.reactor->Post(
@@ -227,12 +231,7 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
                          uint64_t* ret_last_log_index) {
   CountSent(from);
   Node receiver, sender;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!nodes_.count(to) || !nodes_.count(from)) return;
-    receiver = nodes_[to];
-    sender = nodes_[from];
-  }
+  if (!Endpoints(from, to, &sender, &receiver)) return;
   Network* network = this;
   auto deliver_reply = [network, from, to, sender, event, ret_status, ret_term,
                         ret_last_log_index](RaftService::AppendResult result) {

@@ -159,6 +159,8 @@ class Network {
   };
   // The service registered for `site` now, or nullptr.
   RaftService* ServiceOf(siteid_t site) const;
+  // Both ends of a link, if both sites are registered.
+  bool Endpoints(siteid_t from, siteid_t to, Node* sender, Node* receiver) const;
   Micros latency_us_;
   mutable std::mutex mutex_;
   std::map<siteid_t, Node> nodes_;

@@ -13,29 +13,13 @@
 #include "framework.h"
 #include "raft_server.h"
 #include "rust_raft.h"
+#include "test_support.h"
 
 using namespace standin;
+using standin::testing::Eventually;
 
 namespace {
 
-int g_failures = 0;
-#define EXPECT(cond)                                                                       \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      std::fprintf(stderr, "%s:%d: expectation failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                                        \
-    }                                                                                      \
-  } while (0)
-
-// Polls `done` every 10 ms for up to `seconds`.
-bool Eventually(double seconds, const std::function<bool()>& done) {
-  const Micros deadline = NowMicros() + static_cast<Micros>(seconds * 1e6);
-  while (NowMicros() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
 
 struct Cluster {
   Config config;
@@ -236,16 +220,5 @@ int main(int argc, char** argv) {
       {"disconnect_moves_proxies", DisconnectMovesProxies},
       {"single_leader_elected", SingleLeaderElected},
       {"start_replicates_and_applies", StartReplicatesAndApplies},
-  };
-  if (argc != 2 || cases.count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: boundary_tests <case>\n");
-    return 2;
-  }
-  cases.at(argv[1])();
-  if (g_failures > 0) {
-    std::fprintf(stderr, "%s: %d expectation(s) failed\n", argv[1], g_failures);
-    return 1;
-  }
-  std::fprintf(stderr, "%s: ok\n", argv[1]);
-  return 0;
+  };  return standin::testing::RunCase(argc, argv, cases);
 }

@@ -17,19 +17,12 @@
 
 #include "framework.h"
 #include "rust_ffi_wrapper.h"
+#include "test_support.h"
 
 using namespace standin;
 
 namespace {
 
-int g_failures = 0;
-#define EXPECT(cond)                                                              \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "%s:%d: expectation failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                               \
-    }                                                                             \
-  } while (0)
 
 // A tolerance generous enough for a shared 2-core machine, tight enough to
 // catch a timer that is off by a scheduling quantum or a unit.
@@ -396,18 +389,5 @@ int main(int argc, char** argv) {
       {"thread_check_aborts", ThreadCheckAborts},
       {"command_handles", CommandHandlesRules},
       {"config_errors", ConfigErrors},
-  };
-  if (argc != 2 || cases.count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: standin_tests <case>; cases:");
-    for (const auto& c : cases) std::fprintf(stderr, " %s", c.first.c_str());
-    std::fprintf(stderr, "\n");
-    return 2;
-  }
-  cases.at(argv[1])();
-  if (g_failures > 0) {
-    std::fprintf(stderr, "%s: %d expectation(s) failed\n", argv[1], g_failures);
-    return 1;
-  }
-  std::fprintf(stderr, "%s: ok\n", argv[1]);
-  return 0;
+  };  return standin::testing::RunCase(argc, argv, cases);
 }
