@@ -38,8 +38,12 @@ const LEADER_POLL_US: Micros = 2_000;
 const IDLE_POLL_US: Micros = 10_000;
 /// How often a candidate checks its vote quorum event.
 const VOTE_POLL_US: Micros = 2_000;
-/// How long a leader waits for an AppendEntries reply before calling it lost.
-const RPC_TIMEOUT_US: Micros = 500_000;
+/// How long a leader waits for an AppendEntries reply before calling it
+/// lost. While it waits, the fiber cannot send that follower a heartbeat, so
+/// this plus the heartbeat interval (800 ms) must stay below the shortest
+/// election timeout (1.2 s); it is still more than twice the slowest round
+/// trip of the lab's unreliable network (27 ms stalls at both ends).
+const RPC_TIMEOUT_US: Micros = 300_000;
 
 /// What `new` receives from the framework.
 pub struct ServerParts {
@@ -415,18 +419,14 @@ impl RaftServer {
                         entry_term: request.entry.as_ref().map_or(0, |e| e.term),
                     };
                     let pending = commo.send_append(&args, request.entry.as_ref().map(|e| &e.command));
-                    in_flight.push_back(InFlight {
-                        pending,
-                        sent: outgoing.sent,
-                        sent_at: wrappers::now_us(),
-                    });
+                    in_flight.push_back(InFlight { pending, sent: outgoing.sent });
                 }
             }
             let Some(oldest) = in_flight.front_mut() else {
                 wrappers::fiber_sleep(LEADER_POLL_US);
                 continue;
             };
-            let remaining = (oldest.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());
+            let remaining = (oldest.sent.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());
             let reply = oldest.pending.wait(remaining);
             let finished = in_flight.pop_front().expect("front exists");
             // A reply reaching a server that is off the network is not heard.
@@ -444,7 +444,6 @@ impl RaftServer {
 struct InFlight {
     pending: PendingAppend,
     sent: SentAppend,
-    sent_at: Micros,
 }
 
 /// Reads a reply. (ok = 0, term = 0) is the framework's answer for a peer off
