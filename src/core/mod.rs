@@ -141,6 +141,11 @@ pub enum AppendOutcome {
 }
 
 /// What the leader remembers of a request it sent, to judge the reply.
+///
+/// The driver gives each request an outcome with `handle_append_response`:
+/// its reply, or `Lost`. Safety holds whenever that happens, even never;
+/// liveness needs it within the shortest election timeout, since requests
+/// in flight hold the follower's window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentAppend {
     pub term: Term,

@@ -200,6 +200,8 @@ pub struct Sim {
     /// How long a sender waits for an AppendEntries reply before it reports
     /// the request lost to its core.
     pub rpc_timeout: Micros,
+    /// How many events the trace keeps (RAFT_SIM_TRACE, default 40).
+    pub trace_len: usize,
 }
 
 pub const TICK: Micros = 10 * MS;
@@ -256,6 +258,7 @@ impl Sim {
             trace: VecDeque::new(),
             steps: 0,
             rpc_timeout: RPC_TIMEOUT,
+            trace_len: std::env::var("RAFT_SIM_TRACE").ok().and_then(|v| v.parse().ok()).unwrap_or(TRACE_LEN),
         };
         // Ticks are messages a node sends itself.
         for id in 0..n as NodeId {
@@ -266,7 +269,7 @@ impl Sim {
     }
 
     fn note(&mut self, line: String) {
-        if self.trace.len() == TRACE_LEN {
+        if self.trace.len() >= self.trace_len {
             self.trace.pop_front();
         }
         self.trace.push_back(format!("{:>9.3}ms {line}", self.now as f64 / 1e3));
@@ -450,22 +453,21 @@ impl Sim {
                 self.send(m.to, m.from, Payload::AppendReply { rpc, reply });
                 m.to
             }
-            Payload::AppendReply { rpc, reply } => {
-                if self.outstanding_rpcs.remove(&rpc) {
-                    let (leader, peer, sent) = self.rpc_meta.remove(&rpc).expect("meta of an outstanding rpc");
-                    self.nodes[leader as usize].handle_append_response(now, peer, sent, AppendOutcome::Replied(reply));
-                    self.pump_appends(leader);
-                }
-                m.to
-            }
-            Payload::AppendTimeout { rpc } => {
-                if self.outstanding_rpcs.remove(&rpc) {
-                    let (leader, peer, sent) = self.rpc_meta.remove(&rpc).expect("meta of an outstanding rpc");
-                    self.nodes[leader as usize].handle_append_response(now, peer, sent, AppendOutcome::Lost);
-                }
-                m.to
-            }
+            Payload::AppendReply { rpc, reply } => self.conclude_rpc(rpc, AppendOutcome::Replied(reply)).unwrap_or(m.to),
+            Payload::AppendTimeout { rpc } => self.conclude_rpc(rpc, AppendOutcome::Lost).unwrap_or(m.to),
         }
+    }
+
+    /// Gives an AppendEntries its outcome, once: the first of its reply and
+    /// its timeout. Returns the leader that sent it, if it was still pending.
+    fn conclude_rpc(&mut self, rpc: u64, outcome: AppendOutcome) -> Option<NodeId> {
+        if !self.outstanding_rpcs.remove(&rpc) {
+            return None;
+        }
+        let (leader, peer, sent) = self.rpc_meta.remove(&rpc).expect("meta of an outstanding rpc");
+        self.nodes[leader as usize].handle_append_response(self.now, peer, sent, outcome);
+        self.pump_appends(leader);
+        Some(leader)
     }
 
     /// Partitions change and clients propose, when faults are on.
@@ -539,10 +541,22 @@ impl Sim {
         Ok(())
     }
 
-    /// Stops faults and heals the network.
+    /// Stops faults and heals the network. Calls still pending fail within
+    /// the normal RPC timeout, as over connections that were reset: the core
+    /// needs outcomes within an election timeout to make progress.
     pub fn heal(&mut self) {
         self.faults_on = false;
         self.links.heal();
+        self.rpc_timeout = self.rpc_timeout.min(RPC_TIMEOUT);
+        // New connections: nothing queues behind a straggler of the old
+        // ones (which still arrive, late, whenever they were due).
+        self.link_clock.clear();
+        let pending: Vec<u64> = self.outstanding_rpcs.iter().copied().collect();
+        for rpc in pending {
+            let at = self.now + self.rpc_timeout;
+            let seq = self.push(at, None);
+            self.messages.insert(seq, Message { from: 0, to: 0, payload: Payload::AppendTimeout { rpc } });
+        }
         self.note("faults off, network healed".into());
     }
 
