@@ -30,12 +30,17 @@ use crate::wrappers::{
     PendingAppend, RaftLogs, VoteReply,
 };
 
-/// How often an idle leader's replication fiber looks for new entries: a
-/// `start` on a test thread cannot wake a fiber, so this bounds the delay
-/// before a new entry is sent.
+/// How often an idle leader's replication fiber looks for new entries while
+/// entries are flowing: a `start` on a test thread cannot wake a fiber, so
+/// this bounds the delay before a new entry is sent.
 const LEADER_POLL_US: Micros = 2_000;
+/// The same after `QUIET_AFTER_US` without an entry: each wake-up costs a
+/// reactor turn and two context switches, and an idle leader has nothing to
+/// pick up.
+const QUIET_LEADER_POLL_US: Micros = 10_000;
+const QUIET_AFTER_US: Micros = 1_000_000;
 /// How often the election fiber looks around (network changes, timer).
-const IDLE_POLL_US: Micros = 10_000;
+const IDLE_POLL_US: Micros = 20_000;
 /// How often a candidate checks its vote quorum event.
 const VOTE_POLL_US: Micros = 2_000;
 /// How long a leader waits for an AppendEntries reply before calling it
@@ -395,7 +400,7 @@ impl RaftServer {
                     return;
                 }
             }
-            wrappers::fiber_sleep(VOTE_POLL_US);
+            sleep_to_next_tick(VOTE_POLL_US);
         }
     }
 
@@ -405,10 +410,14 @@ impl RaftServer {
     /// each outcome to the core.
     fn run_replication_fiber(self: Arc<Self>, commo: Commo, peer: NodeId, term: Term) {
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut last_entry_sent_at: Micros = wrappers::now_us();
         while !self.is_stopped() && self.is_leader_of(term) {
             if !self.is_disconnected() {
                 while let Some(outgoing) = self.core().next_append(wrappers::now_us(), peer) {
                     let request = &outgoing.request;
+                    if request.entry.is_some() {
+                        last_entry_sent_at = outgoing.sent.sent_at;
+                    }
                     let args = AppendArgs {
                         site_id: peer,
                         partition_id: self.ids.partition_id,
@@ -423,7 +432,8 @@ impl RaftServer {
                 }
             }
             let Some(oldest) = in_flight.front_mut() else {
-                wrappers::fiber_sleep(LEADER_POLL_US);
+                let quiet = wrappers::now_us().saturating_sub(last_entry_sent_at) > QUIET_AFTER_US;
+                sleep_to_next_tick(if quiet { QUIET_LEADER_POLL_US } else { LEADER_POLL_US });
                 continue;
             };
             let remaining = (oldest.sent.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());
@@ -438,6 +448,14 @@ impl RaftServer {
             self.apply_committed();
         }
     }
+}
+
+/// Sleeps until the next multiple of `period` on the framework clock, so a
+/// server's polling fibers wake together in one reactor turn instead of
+/// each on its own schedule.
+fn sleep_to_next_tick(period: Micros) {
+    let now = wrappers::now_us();
+    wrappers::fiber_sleep(period - now % period);
 }
 
 /// An AppendEntries awaiting its reply.

@@ -1,5 +1,7 @@
 #include "raft_lab_test.h"
 
+#include <sys/resource.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <set>
@@ -8,6 +10,13 @@
 namespace standin {
 
 namespace {
+// CPU seconds (user + system) of this process so far.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
 std::string Format(const char* format, ...) {
   char buffer[256];
   va_list args;
@@ -53,6 +62,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     if (!selected.empty() && selected.count(test) == 0) continue;
     std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
     const Micros begin = NowMicros();
+    const double cpu_before = ProcessCpuSeconds();
     const uint64_t rpcs_before = config_->RpcTotal();
     const uint64_t committed_before = config_->MaxCommitted();
     const Network& net = config_->network();
@@ -68,9 +78,9 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     }
     std::fprintf(stderr, "TEST %d Passed\n", test);
     if (options_.summary) {
-      std::fprintf(stderr, "  ... Passed -- %6.1fs  %d peers  %5lu RPCs  %4lu cmds  (delivered: %lu votes, %lu entries, %lu empty)\n",
+      std::fprintf(stderr, "  ... Passed -- %6.1fs  %d peers  %5lu RPCs  %4lu cmds  (cpu %.2fs; delivered: %lu votes, %lu entries, %lu empty)\n",
                    (NowMicros() - begin) / 1e6, NSERVERS, (unsigned long)(config_->RpcTotal() - rpcs_before),
-                   (unsigned long)(config_->MaxCommitted() - committed_before),
+                   (unsigned long)(config_->MaxCommitted() - committed_before), ProcessCpuSeconds() - cpu_before,
                    (unsigned long)(net.delivered_votes() - votes_before),
                    (unsigned long)(net.delivered_appends() - appends_before),
                    (unsigned long)(net.delivered_empty_appends() - empty_before));
