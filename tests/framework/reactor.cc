@@ -281,6 +281,10 @@ void Reactor::Resume(Coroutine* coroutine) {
 #endif
   running_coroutine_ = nullptr;
   if (coroutine->finished_) {
+    // Its stale timers (from waits an event ended early) go with it.
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      it = it->second.coroutine == coroutine ? timers_.erase(it) : std::next(it);
+    }
     coroutines_.erase(coroutine);
     live_coroutines_--;
   }

@@ -157,6 +157,8 @@ class Reactor {
   Micros slowness() const { return slowness_us_.load(); }
 
   size_t live_coroutines() const { return live_coroutines_.load(); }
+  // Timers not yet fired (sleeps and wait timeouts). Reactor thread only.
+  size_t pending_timers() const { return timers_.size(); }
   uint64_t turns() const { return turns_.load(); }
   const std::string& name() const { return name_; }
 

@@ -118,6 +118,27 @@ void EventTimeoutAccuracy() {
   while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
+void FinishedFiberLeavesNoTimer() {
+  // A fiber woken early by its event, then finished, must not leave its
+  // timeout timer behind pointing at freed memory (found by ASan).
+  Reactor reactor("r");
+  reactor.Start();
+  auto event = std::make_shared<IntEvent>(&reactor);
+  std::atomic<bool> done{false};
+  reactor.Post([&] { reactor.CreateRunCoroutine([&] { event->Wait(60000000); done = true; }); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  reactor.Post([&] { event->Set(1); });
+  while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  size_t timers = 99, fibers = 99;
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  reactor.RunAndWait([&] {
+    timers = reactor.pending_timers();
+    fibers = reactor.live_coroutines();
+  });
+  EXPECT(fibers == 0);
+  EXPECT(timers == 0);
+}
+
 void CrossThreadWakeup() {
   Reactor reactor("r");
   reactor.Start();
@@ -379,6 +400,7 @@ int main(int argc, char** argv) {
       {"sleep_accuracy", SleepAccuracy},
       {"event_timeout_accuracy", EventTimeoutAccuracy},
       {"cross_thread_wakeup", CrossThreadWakeup},
+      {"finished_fiber_leaves_no_timer", FinishedFiberLeavesNoTimer},
       {"quorum_event_rules", QuorumEventRules},
       {"fifo_under_slowness", FifoUnderSlowness},
       {"rpc_counting", RpcCounting},
