@@ -14,6 +14,10 @@
 //! The exports are the C-facing half of the FFI layer: every raw pointer the
 //! framework passes is checked and turned into a safe value here.
 #![allow(clippy::missing_safety_doc)]
+// The exports take raw pointers because the C contract says so; C callers
+// cannot see `unsafe`, and each dereference below states what the framework
+// guarantees in its SAFETY comment.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod core;
 pub mod ffi;

@@ -17,6 +17,9 @@ use rust_raft::core::{
 
 pub const MS: Micros = 1_000;
 
+/// A log as (term, command) pairs, index 1 first: what the checks compare.
+pub type LogView = Vec<(Term, u64)>;
+
 /// The simulator's own generator (splitmix64): reproducible from the seed.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -187,7 +190,7 @@ pub struct Sim {
     votes_by_term: Vec<BTreeMap<Term, NodeId>>,
     last_term: Vec<Term>,
     last_commit: Vec<Index>,
-    leader_log_snapshot: Vec<Option<(Term, Vec<(Term, u64)>)>>,
+    leader_log_snapshot: Vec<Option<(Term, LogView)>>,
     /// index -> (entry term, command, term of the leader that committed it)
     committed: BTreeMap<Index, (Term, u64, Term)>,
     /// index -> command, as first applied by anyone
@@ -622,7 +625,7 @@ fn violation(property: &'static str, detail: String) -> Violation {
     Violation { property, detail }
 }
 
-fn log_of(node: &RaftCore<u64>) -> Vec<(Term, u64)> {
+fn log_of(node: &RaftCore<u64>) -> LogView {
     node.log().entries().iter().map(|e: &Entry<u64>| (e.term, e.command)).collect()
 }
 
