@@ -1,7 +1,12 @@
 // The framework side of the C ABI: every import of ../shared/abi.md, with
 // its threading rule checked (abort with the function's name) and every
 // handle validated.
+#include <sys/time.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <random>
 
@@ -54,15 +59,43 @@ Reactor* CurrentReactor(const char* function, bool need_fiber) {
   return reactor;
 }
 
-std::mutex g_random_mutex;
-std::mt19937_64 g_random{20261126};
+// raft_random_rand's state: per thread, as the real framework's rand_r
+// state is. The real one seeds it from the cycle counter; the stand-in seeds
+// it from the run's seed and the order in which threads first draw, so a run
+// can be repeated more closely.
+std::atomic<uint64_t> g_random_seed{20261126};
+std::atomic<uint64_t> g_random_generation{1};
+std::atomic<uint64_t> g_random_threads{0};
+struct ThreadRandom {
+  uint64_t generation = 0;
+  unsigned state = 0;
+};
+thread_local ThreadRandom tl_random;
+// --wrap-random-overflow: instead of aborting, do what the real formula
+// does on x86 with wrapping int arithmetic (to run an old crate that asked
+// for such a range).
+std::atomic<bool> g_random_overflow_wraps{false};
+
+unsigned& ThreadRandomState() {
+  const uint64_t generation = g_random_generation.load();
+  if (tl_random.generation != generation) {
+    tl_random.generation = generation;
+    uint64_t z = g_random_seed.load() + 0x9E3779B97F4A7C15ull * (g_random_threads.fetch_add(1) + 1);
+    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+    tl_random.state = static_cast<unsigned>(z ^ (z >> 29));
+  }
+  return tl_random.state;
+}
 
 }  // namespace
 
 namespace standin {
+void SetRandomOverflowWraps(bool wraps) { g_random_overflow_wraps = wraps; }
+
 void SeedFrameworkRandom(uint64_t seed) {
-  std::lock_guard<std::mutex> lock(g_random_mutex);
-  g_random.seed(seed);
+  g_random_seed = seed;
+  g_random_threads = 0;
+  g_random_generation++;
 }
 }  // namespace standin
 
@@ -180,18 +213,25 @@ size_t raft_commo_get_rpc_proxy_count(RaftCommo_C commo_c, parid_t par_id) {
 void raft_commo_save_rpc_proxies(RaftCommo_C commo_c, parid_t par_id, uint32_t loc_id) {
   const char* fn = "raft_commo_save_rpc_proxies";
   auto& proxies = Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn);
+  // As the real one: clear the backup entry, copy the live list into it,
+  // clear the live list. A second save (no live proxies) wipes the backup.
   std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
-  RaftCommo::Backup()[{par_id, loc_id}] = std::move(proxies);
+  auto& backup = RaftCommo::Backup()[{par_id, loc_id}];
+  backup.clear();
+  backup = proxies;
   proxies.clear();
 }
 
 void raft_commo_restore_rpc_proxies(RaftCommo_C commo_c, parid_t par_id, uint32_t loc_id) {
   const char* fn = "raft_commo_restore_rpc_proxies";
   auto& proxies = Checked<RaftCommo>(commo_c, fn)->Proxies(par_id, fn);
+  // As the real one: clear the live list, copy the backup in, clear the
+  // backup. With no backup the server is left with no proxies.
+  proxies.clear();
   std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
   auto it = RaftCommo::Backup().find({par_id, loc_id});
   if (it == RaftCommo::Backup().end()) return;
-  proxies = std::move(it->second);
+  proxies = it->second;
   RaftCommo::Backup().erase(it);
 }
 
@@ -225,33 +265,63 @@ void raft_coroutine_create_run(raft_coroutine_callback_t cb, void* ctx) {
 
 void raft_coroutine_sleep(uint64_t us) { CurrentReactor("raft_coroutine_sleep", true)->Sleep(us); }
 
-Timer_C raft_timer_new(void) { return new std::chrono::steady_clock::time_point(std::chrono::steady_clock::now()); }
+// A wall-clock stopwatch (gettimeofday in the real framework); a timer
+// never started has no start time, and reading it aborts.
+struct Stopwatch {
+  bool started = false;
+  timeval start{};
+};
 
-void raft_timer_delete(Timer_C timer) {
-  delete Checked<std::chrono::steady_clock::time_point>(timer, "raft_timer_delete");
-}
+Timer_C raft_timer_new(void) { return new Stopwatch; }
+
+void raft_timer_delete(Timer_C timer) { delete Checked<Stopwatch>(timer, "raft_timer_delete"); }
 
 void raft_timer_start(Timer_C timer) {
-  *Checked<std::chrono::steady_clock::time_point>(timer, "raft_timer_start") = std::chrono::steady_clock::now();
+  auto* watch = Checked<Stopwatch>(timer, "raft_timer_start");
+  gettimeofday(&watch->start, nullptr);
+  watch->started = true;
 }
 
 double raft_timer_elapsed(Timer_C timer) {
-  auto start = *Checked<std::chrono::steady_clock::time_point>(timer, "raft_timer_elapsed");
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto* watch = Checked<Stopwatch>(timer, "raft_timer_elapsed");
+  if (!watch->started) Fatal("raft_timer_elapsed: the timer was never started (the real framework aborts)");
+  timeval now{};
+  gettimeofday(&now, nullptr);
+  return (now.tv_sec - watch->start.tv_sec) + (now.tv_usec - watch->start.tv_usec) / 1e6;
 }
 
-uint64_t raft_time_now(void) { return standin::NowMicros(); }
+// Microseconds since the epoch from the coarse wall clock, as the real
+// framework's CLOCK_REALTIME_COARSE: it moves in ticks of about 4 ms.
+uint64_t raft_time_now(void) { return standin::CoarseWallMicros(); }
 
+// The real formula: (r % (max - min + 1)) + min in int, r from rand_r in
+// [0, RAND_MAX]. Where the real one has undefined behaviour (a width that
+// overflows int), the stand-in aborts with a message.
 int raft_random_rand(int min, int max) {
-  if (max < min) std::swap(min, max);
-  std::lock_guard<std::mutex> lock(g_random_mutex);
-  return std::uniform_int_distribution<int>(min, max)(g_random);
+  if (max < min) {
+    Fatal("raft_random_rand(" + std::to_string(min) + ", " + std::to_string(max) + "): max < min (the real framework aborts)");
+  }
+  const int64_t width = static_cast<int64_t>(max) - static_cast<int64_t>(min) + 1;
+  if (width > INT32_MAX && g_random_overflow_wraps.load()) {
+    const int64_t r = rand_r(&ThreadRandomState());
+    const int32_t wrapped_width = static_cast<int32_t>(static_cast<uint32_t>(width));
+    return static_cast<int>(static_cast<int32_t>(static_cast<uint32_t>(r % wrapped_width) + static_cast<uint32_t>(min)));
+  }
+  if (width > INT32_MAX) {
+    Fatal("raft_random_rand(" + std::to_string(min) + ", " + std::to_string(max) +
+          "): max - min + 1 overflows int (undefined behaviour in the real framework)");
+  }
+  const int r = rand_r(&ThreadRandomState());
+  return r % static_cast<int>(width) + min;
 }
 
 double raft_random_rand_double(double min, double max) {
-  if (max < min) std::swap(min, max);
-  std::lock_guard<std::mutex> lock(g_random_mutex);
-  return std::uniform_real_distribution<double>(min, max)(g_random);
+  if (max < min) {
+    Fatal("raft_random_rand_double(" + std::to_string(min) + ", " + std::to_string(max) + "): max < min (the real framework aborts)");
+  }
+  if (max == min) return min;
+  const int r = rand_r(&ThreadRandomState());
+  return min + (max - min) * (static_cast<double>(r) / RAND_MAX);
 }
 
 // ----- identity -----------------------------------------------------------------------------------

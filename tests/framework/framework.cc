@@ -155,7 +155,8 @@ Reactor* Network::ReactorOf(siteid_t site) const {
 
 Micros Network::DueTime(siteid_t from, siteid_t to) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Micros due = NowMicros() + latency_us_;
+  const Micros latency = std::uniform_int_distribution<Micros>(min_latency_us_, max_latency_us_)(random_);
+  Micros due = NowMicros() + latency;
   Micros& last = last_due_[{from, to}];
   if (due < last) due = last;  // FIFO on each directed link
   last = due;

@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -120,11 +122,17 @@ class RaftService {
 class RaftCommo;
 
 // The simulated network joining the servers of one run: it delivers
-// requests to the receiver's reactor and replies to the sender's, with a
-// base latency, FIFO on each directed link, and an RPC count per sender.
+// requests to the receiver's reactor and replies to the sender's. Each
+// message gets its own one-way latency, drawn from [min, max] (loopback TCP
+// in the real framework takes roughly 0.1 to 1 ms, varying with load), while
+// each directed link stays FIFO. The receiver's disconnected flag is checked
+// when a request arrives, not when it was sent. RPCs are counted per sender.
 class Network {
  public:
-  explicit Network(Micros latency_us = 500) : latency_us_(latency_us) {}
+  static constexpr Micros kMinLatencyUs = 100;
+  static constexpr Micros kMaxLatencyUs = 1000;
+  explicit Network(uint64_t seed = 1, Micros min_latency_us = kMinLatencyUs, Micros max_latency_us = kMaxLatencyUs)
+      : min_latency_us_(min_latency_us), max_latency_us_(std::max(min_latency_us, max_latency_us)), random_(seed) {}
 
   void Register(siteid_t site, Reactor* reactor, RaftService* service);
   // After this, requests to `site` are dropped on arrival. Call it on the
@@ -141,7 +149,8 @@ class Network {
 
   uint64_t RpcCount(siteid_t site) const;
   uint64_t RpcTotal() const;
-  Micros latency() const { return latency_us_; }
+  Micros min_latency() const { return min_latency_us_; }
+  Micros max_latency() const { return max_latency_us_; }
 
   // Kinds of RPC delivered, for the stand-in's own tests.
   uint64_t delivered_votes() const { return delivered_votes_.load(); }
@@ -161,7 +170,9 @@ class Network {
   RaftService* ServiceOf(siteid_t site) const;
   // Both ends of a link, if both sites are registered.
   bool Endpoints(siteid_t from, siteid_t to, Node* sender, Node* receiver) const;
-  Micros latency_us_;
+  Micros min_latency_us_;
+  Micros max_latency_us_;
+  std::mt19937_64 random_;  // latencies; guarded by mutex_
   mutable std::mutex mutex_;
   std::map<siteid_t, Node> nodes_;
   std::map<std::pair<siteid_t, siteid_t>, Micros> last_due_;
@@ -204,5 +215,8 @@ using AppNextFn = std::function<int(int index, std::shared_ptr<Marshallable> com
 
 // Seeds raft_random_rand / raft_random_rand_double.
 void SeedFrameworkRandom(uint64_t seed);
+// raft_random_rand with a range wider than int: abort (default), or wrap
+// as the real formula does in practice (labtest --wrap-random-overflow).
+void SetRandomOverflowWraps(bool wraps);
 
 }  // namespace standin

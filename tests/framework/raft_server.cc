@@ -66,6 +66,7 @@ void RaftServer::OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, 
                                std::function<void(ballot_t, bool_t)> reply) {
   auto* ctx = new VoteReplyContext;
   ctx->send = std::move(reply);
+  HandlerScope scope("rust_raft_server_on_request_vote");
   rust_raft_server_on_request_vote(handle_, last_log_index, last_log_term, candidate, term, &ctx->term,
                                    &ctx->granted, &VoteReplyContext::Done, ctx);
 }
@@ -74,6 +75,7 @@ void RaftServer::OnAppendEntries(const AppendArgs& args, std::function<void(Appe
   auto* ctx = new AppendReplyContext;
   ctx->send = std::move(reply);
   Marshallable_C cmd = args.entry ? CommandHandles::Make(args.entry) : nullptr;
+  HandlerScope scope("rust_raft_server_on_append_entries");
   rust_raft_server_on_append_entries(handle_, 0, 0, args.term, args.prev_log_index, args.prev_log_term,
                                      args.commit_index, cmd, args.entry_term, &ctx->ok, &ctx->term,
                                      &ctx->last_log_index, &AppendReplyContext::Done, ctx);

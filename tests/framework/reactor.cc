@@ -1,6 +1,7 @@
 #include "reactor.h"
 
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -34,6 +35,44 @@ Micros NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+namespace {
+Micros ReadClock(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<Micros>(ts.tv_sec) * 1000000 + static_cast<Micros>(ts.tv_nsec) / 1000;
+}
+
+// The monotonic time at which a sleep of `us` starting now first needs a
+// look, and the deadlines that end it.
+struct SleepPlan {
+  Micros check_at;
+  Micros mono_deadline;
+  Micros coarse_deadline;
+};
+SleepPlan PlanSleep(Micros us) {
+  const Micros mono = NowMicros();
+  const Micros fine = WallMicros();
+  const Micros coarse = CoarseWallMicros();
+  // The coarse clock lags the true time by up to a tick, so it reaches
+  // coarse + us as early as (fine - coarse) before mono + us.
+  const Micros lag = fine > coarse ? fine - coarse : 0;
+  const Micros earliest = mono + (us > lag ? us - lag : 0);
+  return SleepPlan{earliest, mono + us, coarse + us};
+}
+}  // namespace
+
+Micros CoarseWallMicros() { return ReadClock(CLOCK_REALTIME_COARSE); }
+Micros WallMicros() { return ReadClock(CLOCK_REALTIME); }
+
+void SleepLikeFramework(Micros us) {
+  const SleepPlan plan = PlanSleep(us);
+  Micros now = NowMicros();
+  if (plan.check_at > now) std::this_thread::sleep_for(std::chrono::microseconds(plan.check_at - now));
+  while (NowMicros() < plan.mono_deadline && CoarseWallMicros() < plan.coarse_deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(250));
+  }
 }
 
 void Fatal(const std::string& message) {
@@ -93,18 +132,23 @@ void Coroutine::Entry(uint32_t lo, uint32_t hi) {
 void Event::Wait(Micros timeout_us) {
   reactor_->CheckOnThread("Event::Wait", /*need_fiber=*/true);
   if (IsReady()) {
-    status_ = READY;
+    status_ = DONE;
     return;
   }
   if (waiter_ != nullptr) Fatal("two fibers wait on one event");
   status_ = WAIT;
   waiter_ = Reactor::CurrentCoroutine();
-  const bool timed_out = reactor_->Park(NowMicros() + timeout_us);
+  Reactor::Deadline deadline;
+  if (timeout_us > 0) deadline.mono = NowMicros() + timeout_us;  // 0: no timeout at all
+  reactor_->Park(deadline);
   waiter_ = nullptr;
-  status_ = (timed_out && !IsReady()) ? TIMEOUT : READY;
+  // Ready when the deadline was checked counts as done, as in the real
+  // reactor, which moves READY to DONE before resuming the fiber.
+  status_ = IsReady() ? DONE : TIMEOUT;
 }
 
 void Event::MarkReady() {
+  if (status_ == TIMEOUT) return;  // stays TIMEOUT; the value is still set
   status_ = READY;
   if (waiter_ != nullptr) {
     Coroutine* waiter = waiter_;
@@ -137,7 +181,26 @@ void QuorumEvent::VoteNo(int64_t term) {
 
 // ----- Reactor ------------------------------------------------------------------
 
-Reactor::Reactor(std::string name) : name_(std::move(name)) {}
+HandlerScope::HandlerScope(const char* handler) : coroutine_(Reactor::CurrentCoroutine()), previous_(nullptr) {
+  if (coroutine_ != nullptr) {
+    previous_ = coroutine_->handler_;
+    coroutine_->handler_ = handler;
+  }
+}
+
+HandlerScope::~HandlerScope() {
+  if (coroutine_ != nullptr) coroutine_->handler_ = previous_;
+}
+
+Reactor::Reactor(std::string name, Micros turn_phase_us)
+    : name_(std::move(name)), turn_phase_us_(turn_phase_us % kTurnUs) {}
+
+Micros Reactor::RoundToTurn(Micros t) const {
+  // The first grid point (phase + k * kTurnUs) at or after t.
+  const Micros shifted = t + kTurnUs - turn_phase_us_;
+  const Micros rounded = (shifted + kTurnUs - 1) / kTurnUs * kTurnUs;
+  return rounded + turn_phase_us_ - kTurnUs;
+}
 
 Reactor::~Reactor() { Stop(); }
 
@@ -211,6 +274,11 @@ void Reactor::CheckOnThread(const char* function, bool need_fiber) const {
   if (need_fiber && running_coroutine_ == nullptr) {
     Fatal(std::string(function) + " must run inside a fiber (reactor '" + name_ + "')");
   }
+  if (need_fiber && running_coroutine_->handler_ != nullptr) {
+    Fatal(std::string(function) + " called inside the RPC handler " + running_coroutine_->handler_ +
+          " (reactor '" + name_ + "'): in the real framework the handler's arguments are gone once it "
+          "yields; never wait, sleep or yield in a handler (abi.md, \"Handler context\")");
+  }
 }
 
 void Reactor::CreateRunCoroutine(std::function<void()> body) {
@@ -234,20 +302,25 @@ void Reactor::CreateRunCoroutine(std::function<void()> body) {
 
 void Reactor::Sleep(Micros us) {
   CheckOnThread("Sleep", /*need_fiber=*/true);
-  Park(NowMicros() + us);
-}
-
-bool Reactor::Park(Micros deadline) {
+  const SleepPlan plan = PlanSleep(us);
   Coroutine* self = running_coroutine_;
   const uint64_t token = ++self->wait_token_;
   self->timed_out_ = false;
-  if (deadline != 0) AddTimer(deadline, self, token);
+  AddTimer(plan.check_at, Deadline{plan.mono_deadline, plan.coarse_deadline}, self, token);
+  SwitchToScheduler();
+}
+
+bool Reactor::Park(Deadline deadline) {
+  Coroutine* self = running_coroutine_;
+  const uint64_t token = ++self->wait_token_;
+  self->timed_out_ = false;
+  if (deadline.mono != 0) AddTimer(deadline.mono, deadline, self, token);
   SwitchToScheduler();
   return self->timed_out_;
 }
 
-void Reactor::AddTimer(Micros deadline, Coroutine* coroutine, uint64_t token) {
-  timers_.emplace(deadline, Timer{coroutine, token});
+void Reactor::AddTimer(Micros check_at, Deadline deadline, Coroutine* coroutine, uint64_t token) {
+  timers_.emplace(RoundToTurn(check_at), Timer{coroutine, token, deadline});
 }
 
 void Reactor::SwitchToScheduler() {
@@ -314,16 +387,23 @@ void Reactor::Loop() {
     for (auto& task : tasks) task();
     tasks.clear();
 
-    // 2. Timers that expired: sleeps and wait timeouts.
+    // 2. Timers that expired: sleeps and wait timeouts. A sleep whose
+    // coarse deadline may pass before its monotonic one is looked at every
+    // turn from the earliest moment it could, until one of them passes.
     now = NowMicros();
     while (!timers_.empty() && timers_.begin()->first <= now) {
       Timer timer = timers_.begin()->second;
       timers_.erase(timers_.begin());
-      if (timer.coroutine->wait_token_ == timer.token) {
-        timer.coroutine->wait_token_++;
-        timer.coroutine->timed_out_ = true;
-        ready_.push_back(timer.coroutine);
+      if (timer.coroutine->wait_token_ != timer.token) continue;  // stale
+      const bool over = now >= timer.deadline.mono ||
+                        (timer.deadline.coarse != 0 && CoarseWallMicros() >= timer.deadline.coarse);
+      if (!over) {
+        timers_.emplace(RoundToTurn(now + 1), timer);
+        continue;
       }
+      timer.coroutine->wait_token_++;
+      timer.coroutine->timed_out_ = true;
+      ready_.push_back(timer.coroutine);
     }
 
     // 3. Fibers that can run.

@@ -21,8 +21,20 @@ namespace standin {
 
 using Micros = uint64_t;
 
-// Monotonic clock in microseconds (steady_clock).
+// Monotonic clock in microseconds (steady_clock): the reactor's own timers.
 Micros NowMicros();
+// Wall clock in microseconds since the epoch, as the kernel's coarse clock
+// (CLOCK_REALTIME_COARSE) reads it: it moves in ticks (about 4 ms on usual
+// kernels). This is what the real framework's raft_time_now returns.
+Micros CoarseWallMicros();
+// The same wall clock at full resolution (CLOCK_REALTIME).
+Micros WallMicros();
+// How far the monotonic clock must advance from now until a sleep of `us`
+// is over, as the real framework's sleeps end: when either the monotonic
+// clock or the coarse wall clock has moved by `us`. The coarse clock lags
+// the true time by up to one tick, so the sleep can end up to a tick early.
+// Blocks the calling OS thread (used by the harness's own sleeps).
+void SleepLikeFramework(Micros us);
 
 // Prints "standin: <message>" and aborts: used for broken thread rules and
 // other framework-contract violations, which the real framework would turn
@@ -44,6 +56,7 @@ class Coroutine {
  private:
   friend class Reactor;
   friend class Event;
+  friend class HandlerScope;
   static void Entry(uint32_t lo, uint32_t hi);
 
   Reactor* reactor_;
@@ -55,6 +68,25 @@ class Coroutine {
   uint64_t wait_token_ = 0;  // bumped per wait; stale timers find a newer one
   bool timed_out_ = false;
   void* sanitizer_fiber_ = nullptr;  // TSan fiber handle
+  // Set while the fiber runs the crate's RPC handler (its name): waiting
+  // there aborts the run (abi.md, "Handler context").
+  const char* handler_ = nullptr;
+};
+
+// Marks the running fiber as inside an RPC handler of the crate for its
+// lifetime. In the real framework the handler's arguments live in a frame
+// that is gone once the handler's coroutine first yields; the stand-in turns
+// such a yield into an abort naming the import.
+class HandlerScope {
+ public:
+  explicit HandlerScope(const char* handler);
+  ~HandlerScope();
+  HandlerScope(const HandlerScope&) = delete;
+  HandlerScope& operator=(const HandlerScope&) = delete;
+
+ private:
+  Coroutine* coroutine_;
+  const char* previous_;
 };
 
 // Something a fiber can wait for. Touched only on its reactor's thread.
@@ -66,13 +98,16 @@ class Event {
   virtual ~Event() = default;
 
   // Blocks the calling fiber until the event is ready or `timeout_us`
-  // passes (status TIMEOUT). Must run in a fiber of the owning reactor.
+  // passes; 0 means no timeout. Afterwards the status is DONE (ready; also
+  // when it became ready by the time its deadline was checked) or TIMEOUT.
+  // Must run in a fiber of the owning reactor.
   void Wait(Micros timeout_us);
   Status status() const { return status_; }
   Reactor* reactor() const { return reactor_; }
 
  protected:
-  // Marks the event READY (even after a timeout) and wakes the waiter.
+  // Marks the event READY and wakes the waiter. A TIMEOUT status stays:
+  // the real framework leaves it after a late reply (abi.md).
   void MarkReady();
   virtual bool IsReady() const = 0;
 
@@ -124,7 +159,8 @@ class QuorumEvent : public Event {
 
 class Reactor {
  public:
-  explicit Reactor(std::string name);
+  // `turn_phase_us` places this reactor's 1 ms turn grid (see RoundToTurn).
+  explicit Reactor(std::string name, Micros turn_phase_us = 0);
   ~Reactor();  // stops the thread if running
 
   void Start();
@@ -145,11 +181,19 @@ class Reactor {
 
   // Creates a fiber and runs it until its first wait. Reactor thread only.
   void CreateRunCoroutine(std::function<void()> body);
-  // Puts the calling fiber to sleep. In a fiber of this reactor only.
+  // Puts the calling fiber to sleep, ending as the real framework's sleep
+  // does (see SleepLikeFramework). In a fiber of this reactor only.
   void Sleep(Micros us);
 
+  // The real reactor polls with a 1 ms timeout and checks its timers once
+  // per turn, so a timer fires at the first turn after its deadline: the
+  // stand-in rounds timer deadlines up to its own 1 ms grid.
+  static constexpr Micros kTurnUs = 1000;
+  Micros RoundToTurn(Micros t) const;
+
   // Aborts naming `function` unless called on this reactor's thread (and,
-  // with `need_fiber`, inside one of its fibers).
+  // with `need_fiber`, inside one of its fibers and not inside an RPC
+  // handler: `need_fiber` marks the imports that wait).
   void CheckOnThread(const char* function, bool need_fiber = false) const;
 
   // Per-server slowness: the loop stalls this long on every turn.
@@ -169,13 +213,21 @@ class Reactor {
   void Loop();
   void Resume(Coroutine* coroutine);
   void SwitchToScheduler();  // from the running fiber back to the loop
-  void AddTimer(Micros deadline, Coroutine* coroutine, uint64_t token);
+  // When a parked fiber's timer is over: the monotonic deadline, or (for
+  // sleeps) the coarse wall clock reaching `coarse_deadline`, whichever
+  // comes first. 0 = not used.
+  struct Deadline {
+    Micros mono = 0;
+    Micros coarse = 0;
+  };
+  void AddTimer(Micros check_at, Deadline deadline, Coroutine* coroutine, uint64_t token);
   void MakeReady(Coroutine* coroutine) { ready_.push_back(coroutine); }
   // Parks the running fiber until woken by an event or by `deadline`
-  // (0 = no deadline). Returns true if the deadline woke it.
-  bool Park(Micros deadline);
+  // (mono 0 = no deadline). Returns true if the deadline woke it.
+  bool Park(Deadline deadline);
 
   std::string name_;
+  Micros turn_phase_us_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
@@ -191,6 +243,7 @@ class Reactor {
   struct Timer {
     Coroutine* coroutine;
     uint64_t token;
+    Deadline deadline;
   };
   std::multimap<Micros, Timer> timers_;
   std::map<Coroutine*, std::unique_ptr<Coroutine>> coroutines_;

@@ -18,7 +18,9 @@ void Usage(FILE* out) {
                "  -r N                  repeat the run N times, each on a fresh cluster\n"
                "  -s                    print a summary line per test\n"
                "  --seed N              seed of the unreliable network (default: random, printed with -s)\n"
-               "  --real-test11-defect  test 11's final reconnect exactly as the real suite (can abort)\n");
+               "  --real-test11-defect  test 11's final reconnect exactly as the real suite (can abort)\n"
+               "  --wrap-random-overflow  raft_random_rand with a range wider than int wraps as the real\n"
+               "                        formula does in practice, instead of aborting (to run old crates)\n");
 }
 
 bool ParseTests(const std::string& list, std::set<int>* out) {
@@ -95,6 +97,8 @@ int main(int argc, char** argv) {
       seed_given = true;
     } else if (arg == "--real-test11-defect") {
       options.real_test11_defect = true;
+    } else if (arg == "--wrap-random-overflow") {
+      standin::SetRandomOverflowWraps(true);
     } else if (arg == "-h" || arg == "--help") {
       Usage(stdout);
       return 0;
@@ -128,6 +132,7 @@ int main(int argc, char** argv) {
     standin::SeedFrameworkRandom(run_seed);
     if (options.summary || repeat > 1) std::fprintf(stderr, "labtest: run %llu, seed %llu\n", run + 1, (unsigned long long)run_seed);
     standin::RaftTestConfig cluster(config, run_seed);
+    standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
     standin::RaftLabTest suite(&cluster, options);
     if (!suite.Run(tests)) return 1;
   }

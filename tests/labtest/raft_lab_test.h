@@ -24,11 +24,18 @@ class RaftLabTest {
   static const char* Name(int test);
 
  private:
-  bool Preamble();
+  void Preamble();
   bool RunOne(int test);
   uint64_t AllRpcs();  // RPCs of all servers since the last reset; resets
-  bool AgreeAtIndex(int cmd, int n);
-  bool AgreeWithRetry(int cmd, int n);
+
+  // The suite's shared checks (labtest.md); each records the real message.
+  bool NoneCommitted(uint64_t index);             // exactly 0 servers
+  bool NCommittedIs(uint64_t index, int expected);  // exactly `expected`
+  bool StartOk(bool ok);
+  bool AgreeAt(int cmd, int n);  // DoAgreement without retry, at the running index
+  bool Agree(int cmd, int n);    // DoAgreement with retry; the running index follows
+  bool ReElected(int new_leader, int old_leader);
+  bool WaitOk(int result, uint64_t index, int n);  // no Wait error of any kind
 
   bool TestInitialElection();
   bool TestReElection();

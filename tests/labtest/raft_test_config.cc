@@ -6,18 +6,20 @@
 
 namespace standin {
 
-void SleepMicros(uint64_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); }
+void SleepMicros(uint64_t us) { SleepLikeFramework(us); }
 
 RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
     : seed_(seed),
+      network_(seed),
       committed_(NSERVERS, std::vector<int>{0}),
       explicitly_disconnected_(NSERVERS, false),
-      unreliable_disconnected_(NSERVERS, false),
       rpc_baseline_(NSERVERS, 0),
       network_random_(seed) {
   (void)config;  // Config::Global() was set by the caller; servers read it through the imports
+  std::mt19937_64 phases(seed ^ 0x5EED);
   for (int i = 0; i < NSERVERS; i++) {
-    reactors_.push_back(std::make_unique<Reactor>("server-" + std::to_string(i)));
+    // Each reactor turns on its own 1 ms grid, as independent threads do.
+    reactors_.push_back(std::make_unique<Reactor>("server-" + std::to_string(i), phases() % Reactor::kTurnUs));
     reactors_.back()->Start();
     app_next_.push_back(std::make_unique<AppNextFn>(
         [this, i](int index, std::shared_ptr<Marshallable> command) {
@@ -31,12 +33,11 @@ RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
         std::make_unique<RaftServer>(frame, reactors_[i].get(), &network_, app_next_[i].get(), true));
   }
   for (auto& server : servers_) server->Setup();
-  network_thread_ = std::thread([this] { UnreliableLoop(); });
 }
 
 RaftTestConfig::~RaftTestConfig() {
-  stop_network_thread_ = true;
-  if (network_thread_.joinable()) network_thread_.join();
+  unreliable_ = false;
+  JoinNetworkThread();
   servers_.clear();  // rust_raft_server_delete: fibers exit at their next wake-up
   for (auto& reactor : reactors_) reactor->Stop();
 }
@@ -60,28 +61,41 @@ void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<
 
 // ----- Leaders and terms -------------------------------------------------------------
 
-int RaftTestConfig::OneLeader(int expected) {
+int RaftTestConfig::OneLeader(int expected) { return WaitOneLeader(true, expected); }
+
+bool RaftTestConfig::NoLeader() { return WaitOneLeader(false, -1) == -1 && failure_.empty(); }
+
+int RaftTestConfig::WaitOneLeader(bool want_leader, int expected) {
   for (int round = 0; round < 10; round++) {
-    SleepMicros(500000);
-    std::map<uint64_t, std::vector<int>> leaders;
+    SleepMicros(ELECTIONTIMEOUT / 10);
+    // As the real harness: the highest term seen so far in this round
+    // (from 0) decides; a leader of exactly that term is a second leader,
+    // a lower term is ignored (so a leader of term 0 always fails).
+    int leader = -1;
+    uint64_t most_recent_term = 0;
     for (int i = 0; i < NSERVERS; i++) {
       if (servers_[i]->IsDisconnected()) continue;
       bool is_leader = false;
       uint64_t term = 0;
       servers_[i]->GetState(&is_leader, &term);
-      if (is_leader) leaders[term].push_back(i);
-    }
-    for (const auto& entry : leaders) {
-      if (entry.second.size() > 1) {
+      if (!is_leader) continue;
+      if (term == most_recent_term) {
         char message[128];
-        std::snprintf(message, sizeof message, "multiple leaders elected in term %ld", (long)entry.first);
+        std::snprintf(message, sizeof message, "multiple leaders elected in term %ld", (long)term);
         Fail(message);
         return -1;
       }
+      if (term > most_recent_term) {
+        most_recent_term = term;
+        leader = i;
+      }
     }
-    if (!leaders.empty()) {
-      const int leader = leaders.rbegin()->second.front();
+    if (leader != -1) {
       SleepMicros(3 * HEARTBEATTIMEOUT);
+      if (!want_leader) {
+        Fail("leader elected despite lack of quorum");
+        return leader;
+      }
       if (expected >= 0 && leader != expected) {
         char message[128];
         std::snprintf(message, sizeof message, "unexpected leader change, expecting %d, got %d", expected, leader);
@@ -91,22 +105,8 @@ int RaftTestConfig::OneLeader(int expected) {
       return leader;
     }
   }
-  Fail("waited too long for leader election");
+  if (want_leader) Fail("waited too long for leader election");
   return -1;
-}
-
-bool RaftTestConfig::NoLeader() {
-  for (int round = 0; round < 10; round++) {
-    SleepMicros(500000);
-    for (int i = 0; i < NSERVERS; i++) {
-      if (servers_[i]->IsDisconnected()) continue;
-      if (servers_[i]->IsLeader()) {
-        Fail("leader elected despite lack of quorum");
-        return false;
-      }
-    }
-  }
-  return true;
 }
 
 int64_t RaftTestConfig::OneTerm() {
@@ -176,7 +176,7 @@ int RaftTestConfig::Wait(uint64_t index, int n, uint64_t term) {
     if (count < 0) return -3;
     if (count >= n) return value;
     SleepMicros(sleep_us);
-    if (sleep_us < 1000000) sleep_us = std::min<uint64_t>(sleep_us * 2, 1000000);
+    if (sleep_us < 1000000) sleep_us *= 2;  // 10, 20, ..., 640 ms, then 1.28 s
     if (TermMovedOn(term)) return -2;
   }
   return -1;
@@ -200,9 +200,10 @@ uint64_t RaftTestConfig::DoAgreement(int cmd, int n, bool retry) {
       continue;
     }
     const Micros round = NowMicros();
-    while (NowMicros() - round < 5000000) {
+    while (NowMicros() - round < kAgreementWindowUs) {
       int value = -1;
       const int count = NCommitted(index, &value);
+      if (count < 0) break;  // values differ: this round is over
       if (count >= n) {
         if (value == cmd) return index;
         break;
@@ -218,15 +219,20 @@ uint64_t RaftTestConfig::DoAgreement(int cmd, int n, bool retry) {
 
 void RaftTestConfig::Disconnect(int i) {
   std::lock_guard<std::mutex> lock(net_mutex_);
+  if (explicitly_disconnected_[i]) Fatal("RaftTestConfig::Disconnect: server " + std::to_string(i) + " is already disconnected");
+  if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
   explicitly_disconnected_[i] = true;
-  servers_[i]->Disconnect();
 }
 
 void RaftTestConfig::Reconnect(int i) {
   std::lock_guard<std::mutex> lock(net_mutex_);
-  explicitly_disconnected_[i] = false;
-  unreliable_disconnected_[i] = false;
+  if (!explicitly_disconnected_[i]) Fatal("RaftTestConfig::Reconnect: server " + std::to_string(i) + " is not disconnected");
+  if (!servers_[i]->IsDisconnected()) {
+    Fatal("RaftTestConfig::Reconnect: server " + std::to_string(i) +
+          " reports is_disconnected false after an explicit disconnect");
+  }
   servers_[i]->Reconnect();
+  explicitly_disconnected_[i] = false;
 }
 
 bool RaftTestConfig::IsExplicitlyDisconnected(int i) {
@@ -240,39 +246,40 @@ int RaftTestConfig::NDisconnected() {
 }
 
 void RaftTestConfig::SetUnreliable(bool on) {
-  std::lock_guard<std::mutex> lock(net_mutex_);
-  unreliable_ = on;
   if (!on) {
-    for (int i = 0; i < NSERVERS; i++) {
-      if (unreliable_disconnected_[i]) {
-        unreliable_disconnected_[i] = false;
-        servers_[i]->Reconnect();
-      }
-      reactors_[i]->SetSlowness(0);
-    }
+    unreliable_ = false;  // the thread reconnects and unslows after its current sleep
+    return;
   }
+  JoinNetworkThread();  // a thread from an earlier on/off, if any
+  unreliable_ = true;
+  network_thread_ = std::thread([this] { UnreliableLoop(); });
+}
+
+void RaftTestConfig::JoinNetworkThread() {
+  if (network_thread_.joinable()) network_thread_.join();
 }
 
 void RaftTestConfig::UnreliableLoop() {
-  while (!stop_network_thread_.load()) {
-    SleepMicros(100000);
-    std::lock_guard<std::mutex> lock(net_mutex_);
-    if (!unreliable_.load()) continue;
-    for (int i = 0; i < NSERVERS; i++) {
-      if (explicitly_disconnected_[i]) continue;
-      if (network_random_() % 10 == 0) {
-        if (!unreliable_disconnected_[i]) {
-          unreliable_disconnected_[i] = true;
-          servers_[i]->Disconnect();
+  while (unreliable_.load()) {
+    {
+      std::lock_guard<std::mutex> lock(net_mutex_);
+      for (int i = 0; i < NSERVERS; i++) {
+        if (explicitly_disconnected_[i]) continue;
+        if (network_random_() % 10 == 0) {
+          if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
+        } else {
+          if (servers_[i]->IsDisconnected()) servers_[i]->Reconnect();
+          reactors_[i]->SetSlowness((network_random_() % MAXSLOW) * 1000);
         }
-      } else {
-        if (unreliable_disconnected_[i]) {
-          unreliable_disconnected_[i] = false;
-          servers_[i]->Reconnect();
-        }
-        reactors_[i]->SetSlowness((network_random_() % MAXSLOW) * 1000);
       }
     }
+    SleepMicros(100000);
+  }
+  std::lock_guard<std::mutex> lock(net_mutex_);
+  for (int i = 0; i < NSERVERS; i++) {
+    if (explicitly_disconnected_[i]) continue;
+    if (servers_[i]->IsDisconnected()) servers_[i]->Reconnect();
+    reactors_[i]->SetSlowness(0);
   }
 }
 

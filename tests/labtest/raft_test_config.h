@@ -21,7 +21,12 @@ constexpr uint64_t HEARTBEATTIMEOUT = 100000;  // us, used only for the harness'
 constexpr int MAXSLOW = 27;                    // ms
 constexpr uint64_t COMMITRPCS(uint64_t n) { return (n + 1) * NSERVERS; }
 
+// The harness's sleeps end as the framework's do (SleepLikeFramework): up to
+// one coarse clock tick early.
 void SleepMicros(uint64_t us);
+// DoAgreement's commit window (labtest.md: 2 s in one upstream layout, 5 s
+// in the other; the stricter).
+constexpr uint64_t kAgreementWindowUs = 2000000;
 
 class RaftTestConfig {
  public:
@@ -36,6 +41,9 @@ class RaftTestConfig {
 
   int OneLeader(int expected = -1);
   bool NoLeader();
+  // Both are this one polling loop: 10 rounds of 500 ms; the leader found
+  // (or -1 after a failure or 10 empty rounds).
+  int WaitOneLeader(bool want_leader, int expected);
   int64_t OneTerm();
   bool TermMovedOn(uint64_t term);
   // How many servers committed `index` (-1 if values differ); the value in `value`.
@@ -54,6 +62,10 @@ class RaftTestConfig {
   int NDisconnected();
   bool IsServerDisconnected(int i) { return servers_[i]->IsDisconnected(); }
 
+  // On: a network-control thread acts at once and then every 100 ms. Off:
+  // only clears the flag and returns; the thread notices after its current
+  // sleep, then reconnects and unslows every server not explicitly
+  // disconnected.
   void SetUnreliable(bool on);
   bool IsUnreliable() const { return unreliable_.load(); }
 
@@ -65,6 +77,7 @@ class RaftTestConfig {
  private:
   void ApplyCallback(int server, int index, const std::shared_ptr<Marshallable>& command);
   void UnreliableLoop();
+  void JoinNetworkThread();
 
   uint64_t seed_;
   Network network_;
@@ -77,10 +90,8 @@ class RaftTestConfig {
 
   std::mutex net_mutex_;
   std::vector<bool> explicitly_disconnected_;
-  std::vector<bool> unreliable_disconnected_;
   std::vector<uint64_t> rpc_baseline_;
   std::atomic<bool> unreliable_{false};
-  std::atomic<bool> stop_network_thread_{false};
   std::thread network_thread_;
   std::mt19937_64 network_random_;
 

@@ -43,5 +43,5 @@ void rust_raft_server_set_local_append(void*, Marshallable_C cmd, uint64_t*, uin
   if (cmd) raft_marshallable_release(cmd);
 }
 void rust_raft_server_remove_cmd(void*, slotid_t) {}
-RaftData_C rust_raft_server_get_raft_instance(void*, slotid_t) { return nullptr; }
+RaftData_C rust_raft_server_get_raft_instance(void*, slotid_t) { return raft_data_new(); }
 }
