@@ -107,8 +107,9 @@ void rust_raft_server_set_local_append(void *srv,
 void rust_raft_server_remove_cmd(void *srv, slotid_t slot);
 
 /**
- * A new RaftData for log index `id` (term and command), or NULL if there
- * is no such entry.
+ * A new RaftData for log index `id` holding its term and command. Never
+ * NULL: the framework copies the pointee without a check, so a missing
+ * entry (or an unknown handle) gets an empty record for that index.
  */
 RaftData_C rust_raft_server_get_raft_instance(void *srv, slotid_t id);
 

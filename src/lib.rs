@@ -120,9 +120,12 @@ pub extern "C" fn rust_raft_server_new(
 /// handle; later calls with it are logged no-ops.
 #[no_mangle]
 pub extern "C" fn rust_raft_server_delete(srv: *mut c_void) {
-    without_unwinding("rust_raft_server_delete", (), || match registry().remove(&(srv as usize)) {
-        Some(server) => server.stop(),
-        None => log::warn!("rust_raft_server_delete: unknown handle {srv:p}; ignored"),
+    without_unwinding("rust_raft_server_delete", (), || {
+        let removed = registry().remove(&(srv as usize));
+        match removed {
+            Some(server) => server.stop(),
+            None => log::warn!("rust_raft_server_delete: unknown handle {srv:p}; ignored"),
+        }
     })
 }
 
@@ -309,12 +312,13 @@ pub extern "C" fn rust_raft_server_remove_cmd(srv: *mut c_void, slot: slotid_t) 
     with_server(srv, "rust_raft_server_remove_cmd", (), |s| s.erase_framework_log_entry(slot))
 }
 
-/// A new RaftData for log index `id` (term and command), or NULL if there
-/// is no such entry.
+/// A new RaftData for log index `id` holding its term and command. Never
+/// NULL: the framework copies the pointee without a check, so a missing
+/// entry (or an unknown handle) gets an empty record for that index.
 #[no_mangle]
 pub extern "C" fn rust_raft_server_get_raft_instance(srv: *mut c_void, id: slotid_t) -> RaftData_C {
-    with_server(srv, "rust_raft_server_get_raft_instance", std::ptr::null_mut(), |s| match s.entry(id) {
-        Some((entry, prev_term)) => wrappers::new_raft_data(id, entry.term, prev_term, &entry.command),
-        None => std::ptr::null_mut(),
-    })
+    let entry = without_unwinding("rust_raft_server_get_raft_instance", None, || {
+        lookup(srv, "rust_raft_server_get_raft_instance").and_then(|s| s.entry(id))
+    });
+    wrappers::new_raft_data(id, entry.as_ref().map(|(entry, prev_term)| (entry.term, *prev_term, &entry.command)))
 }

@@ -5,7 +5,13 @@
 //!
 //! Locking rule: the core sits behind one mutex that is held only for a core
 //! step; it is never held across a fiber wait, an RPC send, or a call into
-//! C++ that can call back (the apply callback).
+//! C++ that can call back (the apply callback). Take the guard in a `let`
+//! statement of its own (`let x = self.core().step(..);`): a guard made in
+//! the scrutinee of `while let`, `if let` or `match` lives until the end of
+//! that whole block.
+//!
+//! Timing rule: every interval here is drawn afresh (`jittered`), so no
+//! polling stays in step with the harness's round-number sleeps.
 //!
 //! Fibers, all on the reactor thread:
 //! - the election fiber (§5.2): checks the election timer, runs elections,
@@ -17,9 +23,13 @@
 //!   leadership begins; they end with it.
 #![forbid(unsafe_code)]
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::core::{
     AppendOutcome, AppendRequest, AppendResponse, CoreConfig, ElectionOutcome, Entry, Index,
@@ -30,6 +40,7 @@ use crate::wrappers::{
     PendingAppend, RaftLogs, VoteReply,
 };
 
+// Poll periods: each sleep is drawn from [period / 2, 3 * period / 2).
 /// How often an idle leader's replication fiber looks for new entries while
 /// entries are flowing: a `start` on a test thread cannot wake a fiber, so
 /// this bounds the delay before a new entry is sent.
@@ -290,7 +301,8 @@ impl RaftServer {
             self.core().force_leadership(wrappers::now_us());
         }
         let server = Arc::clone(self);
-        wrappers::spawn_fiber(move || server.run_election_fiber(commo));
+        let name = format!("election fiber of server {}", self.ids.site_id);
+        wrappers::spawn_fiber(name, move || server.run_election_fiber(commo));
     }
 
     /// Starts one replication fiber per follower when this server has begun
@@ -306,7 +318,8 @@ impl RaftServer {
         self.replicating_term.store(term, Ordering::SeqCst);
         for peer in peers {
             let server = Arc::clone(self);
-            wrappers::spawn_fiber(move || server.run_replication_fiber(commo, peer, term));
+            let name = format!("replication fiber of server {} to {peer} (term {term})", self.ids.site_id);
+            wrappers::spawn_fiber(name, move || server.run_replication_fiber(commo, peer, term));
         }
     }
 
@@ -360,7 +373,7 @@ impl RaftServer {
                     core.election_deadline().saturating_sub(now)
                 }
             };
-            wrappers::fiber_sleep(until_due.clamp(1_000, IDLE_POLL_US));
+            wrappers::fiber_sleep(until_due.clamp(1_000, jittered(IDLE_POLL_US)));
         }
     }
 
@@ -400,7 +413,7 @@ impl RaftServer {
                     return;
                 }
             }
-            sleep_to_next_tick(VOTE_POLL_US);
+            wrappers::fiber_sleep(jittered(VOTE_POLL_US));
         }
     }
 
@@ -412,28 +425,28 @@ impl RaftServer {
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut last_entry_sent_at: Micros = wrappers::now_us();
         while !self.is_stopped() && self.is_leader_of(term) {
-            if !self.is_disconnected() {
-                while let Some(outgoing) = self.core().next_append(wrappers::now_us(), peer) {
-                    let request = &outgoing.request;
-                    if request.entry.is_some() {
-                        last_entry_sent_at = outgoing.sent.sent_at;
-                    }
-                    let args = AppendArgs {
-                        site_id: peer,
-                        partition_id: self.ids.partition_id,
-                        current_term: request.term,
-                        prev_log_index: request.prev_log_index,
-                        prev_log_term: request.prev_log_term,
-                        commit_index: request.leader_commit,
-                        entry_term: request.entry.as_ref().map_or(0, |e| e.term),
-                    };
-                    let pending = commo.send_append(&args, request.entry.as_ref().map(|e| &e.command));
-                    in_flight.push_back(InFlight { pending, sent: outgoing.sent });
+            while !self.is_disconnected() {
+                let decided = self.core().next_append(wrappers::now_us(), peer);
+                let Some(outgoing) = decided else { break };
+                let request = &outgoing.request;
+                if request.entry.is_some() {
+                    last_entry_sent_at = outgoing.sent.sent_at;
                 }
+                let args = AppendArgs {
+                    site_id: peer,
+                    partition_id: self.ids.partition_id,
+                    current_term: request.term,
+                    prev_log_index: request.prev_log_index,
+                    prev_log_term: request.prev_log_term,
+                    commit_index: request.leader_commit,
+                    entry_term: request.entry.as_ref().map_or(0, |e| e.term),
+                };
+                let pending = commo.send_append(&args, request.entry.as_ref().map(|e| &e.command));
+                in_flight.push_back(InFlight { pending, sent: outgoing.sent });
             }
             let Some(oldest) = in_flight.front_mut() else {
                 let quiet = wrappers::now_us().saturating_sub(last_entry_sent_at) > QUIET_AFTER_US;
-                sleep_to_next_tick(if quiet { QUIET_LEADER_POLL_US } else { LEADER_POLL_US });
+                wrappers::fiber_sleep(jittered(if quiet { QUIET_LEADER_POLL_US } else { LEADER_POLL_US }));
                 continue;
             };
             let remaining = (oldest.sent.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());
@@ -450,12 +463,16 @@ impl RaftServer {
     }
 }
 
-/// Sleeps until the next multiple of `period` on the framework clock, so a
-/// server's polling fibers wake together in one reactor turn instead of
-/// each on its own schedule.
-fn sleep_to_next_tick(period: Micros) {
-    let now = wrappers::now_us();
-    wrappers::fiber_sleep(period - now % period);
+thread_local! {
+    /// Poll jitter, per reactor thread (every fiber that polls runs there).
+    static POLL_JITTER: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(wrappers::random_seed()));
+}
+
+/// A sleep drawn from [period / 2, 3 * period / 2): on average `period`, but
+/// never in step with anything periodic outside (the harness sleeps round
+/// numbers, and the framework's clock moves in coarse ticks).
+fn jittered(period: Micros) -> Micros {
+    POLL_JITTER.with(|rng| rng.borrow_mut().random_range(period / 2..period + period / 2))
 }
 
 /// An AppendEntries awaiting its reply.

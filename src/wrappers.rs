@@ -15,18 +15,22 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::ffi::{self, *};
 
+/// The message of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}
+
 /// Runs `body`, turning a panic into a logged error: no panic may unwind
 /// into C++.
 pub fn without_unwinding<R>(what: &str, fallback: R, body: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => value,
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".into());
-            log::error!("rust_raft: panic in {what}: {message}");
+            log::error!("rust_raft: panic in {what}: {}", panic_message(payload.as_ref()));
             fallback
         }
     }
@@ -128,28 +132,47 @@ pub fn now_us() -> u64 {
     unsafe { ffi::raft_time_now() }
 }
 
-/// A seed from the framework's random generator.
+/// A seed from the framework's random generator: four draws of 16 bits.
+/// (The framework computes `(r % (max - min + 1)) + min` in `int`, so a
+/// range as wide as `(0, INT_MAX)` would overflow there.)
 pub fn random_seed() -> u64 {
-    // SAFETY: a plain getter, callable from any thread.
-    let (hi, lo) = unsafe { (ffi::raft_random_rand(0, i32::MAX), ffi::raft_random_rand(0, i32::MAX)) };
-    ((hi as u64) << 32) ^ lo as u64
+    (0..4).fold(0u64, |seed, _| {
+        // SAFETY: a plain getter, callable from any thread; the range's
+        // width (65,536) fits in int.
+        let draw = unsafe { ffi::raft_random_rand(0, 0xFFFF) };
+        (seed << 16) | (draw as u64 & 0xFFFF)
+    })
 }
 
 // ----- Fibers -------------------------------------------------------------------
 
-type FiberBody = Box<dyn FnOnce() + 'static>;
+struct FiberBody {
+    name: String,
+    body: Box<dyn FnOnce() + 'static>,
+}
 
 unsafe extern "C" fn fiber_trampoline(ctx: *mut c_void) {
     // SAFETY: ctx is the Box<FiberBody> leaked by spawn_fiber, handed to us
     // exactly once by the framework.
-    let body: Box<FiberBody> = unsafe { Box::from_raw(ctx as *mut FiberBody) };
-    without_unwinding("fiber", (), *body);
+    let fiber: Box<FiberBody> = unsafe { Box::from_raw(ctx as *mut FiberBody) };
+    let FiberBody { name, body } = *fiber;
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(body)) {
+        // A server whose fiber died would silently never campaign, replicate
+        // or move its proxies again; a clear crash is better for everyone
+        // debugging it than a cluster that quietly stops making progress.
+        eprintln!(
+            "rust_raft: panic in the {name}: {}; aborting (a server without it cannot work)",
+            panic_message(payload.as_ref())
+        );
+        std::process::abort();
+    }
 }
 
 /// Creates a fiber on the current reactor thread and runs it until its first
-/// wait. Reactor thread only.
-pub fn spawn_fiber(body: impl FnOnce() + 'static) {
-    let boxed: Box<FiberBody> = Box::new(Box::new(body));
+/// wait. Reactor thread only. A panic in `body` aborts the process with a
+/// message naming the fiber (`name`).
+pub fn spawn_fiber(name: String, body: impl FnOnce() + 'static) {
+    let boxed = Box::new(FiberBody { name, body: Box::new(body) });
     // SAFETY: the trampoline takes back ownership of ctx exactly once.
     unsafe { ffi::raft_coroutine_create_run(Some(fiber_trampoline), Box::into_raw(boxed) as *mut c_void) }
 }
@@ -502,18 +525,22 @@ impl RaftLogs {
     }
 }
 
-/// A fresh RaftData record holding (term, command) for log index `slot`.
-/// The framework has no release for these: the caller (C++) owns it.
-pub fn new_raft_data(slot: slotid_t, term: u64, prev_term: u64, command: &Command) -> RaftData_C {
+/// A fresh RaftData record for log index `slot`: its (term, previous
+/// entry's term, command) if the entry exists, else an empty record with
+/// only the slot set. The framework has no release for these: the caller
+/// (C++) owns it.
+pub fn new_raft_data(slot: slotid_t, entry: Option<(u64, u64, &Command)>) -> RaftData_C {
     // SAFETY: raft_data_new returns a live record; set_log copies the
     // command (we keep ours).
     unsafe {
         let data = ffi::raft_data_new();
         if !data.is_null() {
             ffi::raft_data_set_slot_id(data, slot);
-            ffi::raft_data_set_term(data, term);
-            ffi::raft_data_set_prev_term(data, prev_term);
-            ffi::raft_data_set_log(data, command.as_raw());
+            if let Some((term, prev_term, command)) = entry {
+                ffi::raft_data_set_term(data, term);
+                ffi::raft_data_set_prev_term(data, prev_term);
+                ffi::raft_data_set_log(data, command.as_raw());
+            }
         }
         data
     }

@@ -9,8 +9,12 @@
 //! `handle_append_response`) and a client command (`propose`). Outputs are
 //! decisions: a vote request to broadcast, the next AppendEntries for a
 //! follower (`next_append`), replies, and committed entries to apply
-//! (`take_committed`). The only random input, the election timeout, comes
-//! from a generator seeded by the caller.
+//! (`take_committed`). The random inputs (election timeouts, heartbeat and
+//! probe intervals) come from a generator seeded by the caller.
+//!
+//! Every handler first applies the rule all servers share (Figure 2, "Rules
+//! for Servers / All Servers": a higher term makes this server a follower of
+//! that term) in one place, `observe_term`, then the rules of its role.
 //!
 //! The lab's ABI carries at most one entry per AppendEntries, so requests
 //! here carry an `Option<Entry>`.
@@ -21,6 +25,9 @@ pub mod quorum;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 pub use self::log::{Entry, Index, RaftLog, Term};
 pub use self::progress::{Progress, ReplicationMode};
 
@@ -29,22 +36,45 @@ pub type Micros = u64;
 /// A server's id (the lab's site id).
 pub type NodeId = u16;
 
+/// A duration drawn afresh, uniformly from `[min, max)`, each time it is
+/// used, so nothing the core does periodically stays in step with anything
+/// else (another server, or a test harness that sleeps round numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub min: Micros,
+    pub max: Micros,
+}
+
+impl Interval {
+    pub const fn new(min: Micros, max: Micros) -> Self {
+        Self { min, max }
+    }
+
+    fn draw(&self, rng: &mut StdRng) -> Micros {
+        if self.max <= self.min {
+            self.min
+        } else {
+            rng.random_range(self.min..self.max)
+        }
+    }
+}
+
 /// Timing and pacing parameters. All durations in microseconds.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub id: NodeId,
     /// Every member of the cluster, this server included.
     pub members: Vec<NodeId>,
-    /// Election timeouts are drawn uniformly from `[min, max)` (§5.2).
-    pub election_timeout_min: Micros,
-    pub election_timeout_max: Micros,
+    /// Election timeouts are random (§5.2).
+    pub election_timeout: Interval,
     /// An idle follower hears from the leader at least this often (§5.2).
-    pub heartbeat_interval: Micros,
-    /// After a request to a follower is lost, wait this long before the next.
-    pub unreachable_backoff: Micros,
+    pub heartbeat_interval: Interval,
+    /// After a request to a follower is lost, wait this long (from its send)
+    /// before probing again.
+    pub unreachable_backoff: Interval,
     /// Requests outstanding per follower once its log is known to match.
     pub max_in_flight: usize,
-    /// Seed of the election-timeout generator.
+    /// Seed of the generator behind every `Interval`.
     pub seed: u64,
 }
 
@@ -58,12 +88,11 @@ impl CoreConfig {
             // of 500 ms) but counts every RPC, so timeouts are long and
             // heartbeats sparse; a follower still misses two heartbeats in a
             // row before it campaigns.
-            election_timeout_min: 1_200_000,
-            election_timeout_max: 2_400_000,
-            heartbeat_interval: 500_000,
+            election_timeout: Interval::new(1_200_000, 2_400_000),
+            heartbeat_interval: Interval::new(420_000, 580_000),
             // A peer off the network answers at once; probing it more often
             // than a heartbeat would cost more than a heartbeat does.
-            unreachable_backoff: 500_000,
+            unreachable_backoff: Interval::new(400_000, 600_000),
             max_in_flight: 8,
             seed,
         }
@@ -169,28 +198,6 @@ pub struct OutgoingAppend<C> {
     pub sent: SentAppend,
 }
 
-/// splitmix64: a tiny, well-mixed generator, so the core needs no crate and
-/// stays reproducible from its seed.
-#[derive(Debug, Clone)]
-struct TimeoutRng(u64);
-
-impl TimeoutRng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn in_range(&mut self, min: Micros, max: Micros) -> Micros {
-        if max <= min {
-            return min;
-        }
-        min + self.next_u64() % (max - min)
-    }
-}
-
 /// One Raft server's protocol state.
 #[derive(Debug, Clone)]
 pub struct RaftCore<C> {
@@ -203,18 +210,17 @@ pub struct RaftCore<C> {
     role: Role,
     /// Leaders only: one entry per other member.
     progress: BTreeMap<NodeId, Progress>,
-    /// Candidates only: who granted and who refused in this term.
+    /// Candidates only: who granted their vote in this term.
     votes_granted: BTreeSet<NodeId>,
-    votes_rejected: BTreeSet<NodeId>,
     election_deadline: Micros,
-    rng: TimeoutRng,
+    rng: StdRng,
 }
 
 impl<C: Clone> RaftCore<C> {
     /// A follower in term 0 with an empty log (§5.2: servers start as followers).
     pub fn new(config: CoreConfig, now: Micros) -> Self {
         assert!(config.members.contains(&config.id), "members must include this server");
-        let rng = TimeoutRng(config.seed);
+        let rng = StdRng::seed_from_u64(config.seed);
         let mut core = Self {
             config,
             current_term: 0,
@@ -223,7 +229,6 @@ impl<C: Clone> RaftCore<C> {
             role: Role::Follower,
             progress: BTreeMap::new(),
             votes_granted: BTreeSet::new(),
-            votes_rejected: BTreeSet::new(),
             election_deadline: 0,
             rng,
         };
@@ -276,14 +281,23 @@ impl<C: Clone> RaftCore<C> {
 
     /// Restart the election timer with a fresh random timeout (§5.2).
     pub fn reset_election_timer(&mut self, now: Micros) {
-        let timeout =
-            self.rng.in_range(self.config.election_timeout_min, self.config.election_timeout_max);
-        self.election_deadline = now + timeout;
+        self.election_deadline = now + self.config.election_timeout.draw(&mut self.rng);
     }
 
-    /// Figure 2, All Servers: "If RPC request or response contains term
-    /// T > currentTerm: set currentTerm = T, convert to follower". A new term
-    /// starts with no vote cast in it.
+    /// Figure 2, Rules for Servers, All Servers: "If RPC request or response
+    /// contains term T > currentTerm: set currentTerm = T, convert to
+    /// follower" (§5.1). Every message's term passes through here first.
+    /// Returns true if `term` was newer.
+    fn observe_term(&mut self, now: Micros, term: Term) -> bool {
+        if term <= self.current_term {
+            return false;
+        }
+        self.become_follower(now, term);
+        true
+    }
+
+    /// Follower of `term` (>= the current term). A new term starts with no
+    /// vote cast in it.
     fn become_follower(&mut self, now: Micros, term: Term) {
         debug_assert!(term >= self.current_term);
         if term > self.current_term {
@@ -294,7 +308,6 @@ impl<C: Clone> RaftCore<C> {
             self.role = Role::Follower;
             self.progress.clear();
             self.votes_granted.clear();
-            self.votes_rejected.clear();
             self.reset_election_timer(now);
         }
     }
@@ -307,7 +320,6 @@ impl<C: Clone> RaftCore<C> {
         self.voted_for = Some(self.config.id);
         self.progress.clear();
         self.votes_granted = BTreeSet::from([self.config.id]);
-        self.votes_rejected.clear();
         self.reset_election_timer(now);
         VoteRequest {
             term: self.current_term,
@@ -323,7 +335,6 @@ impl<C: Clone> RaftCore<C> {
         debug_assert_eq!(self.role, Role::Candidate);
         self.role = Role::Leader;
         self.votes_granted.clear();
-        self.votes_rejected.clear();
         let last = self.log.last_index();
         self.progress = self.peers().map(|p| (p, Progress::new(last))).collect();
         self.maybe_commit(); // a one-server cluster commits alone
@@ -367,12 +378,10 @@ impl<C: Clone> RaftCore<C> {
 
     /// Figure 2, RequestVote receiver.
     pub fn handle_request_vote(&mut self, now: Micros, request: &VoteRequest) -> VoteResponse {
+        self.observe_term(now, request.term);
         // Rule 1: reply false if term < currentTerm.
         if request.term < self.current_term {
             return VoteResponse { term: self.current_term, vote_granted: false };
-        }
-        if request.term > self.current_term {
-            self.become_follower(now, request.term);
         }
         // Rule 2: votedFor is null or candidateId, and the candidate's log is
         // at least as up-to-date as the receiver's (§5.4.1).
@@ -387,35 +396,41 @@ impl<C: Clone> RaftCore<C> {
         VoteResponse { term: self.current_term, vote_granted: granted }
     }
 
-    /// One voter's reply (used when the driver sees single votes).
+    // Two ways to learn an election's result, for two kinds of driver: a
+    // driver that sees each voter's reply (the simulator, the paper tests)
+    // feeds them one at a time to `handle_vote_response`, which counts; the
+    // lab framework counts for us (its vote quorum event), so its driver
+    // feeds the verdict to `handle_election_outcome`. Both apply the term
+    // rule first and end in `win_election`.
+
+    /// One voter's reply to our RequestVote.
     pub fn handle_vote_response(&mut self, now: Micros, from: NodeId, response: VoteResponse) {
-        if response.term > self.current_term {
-            self.become_follower(now, response.term);
+        if self.observe_term(now, response.term) {
             return;
         }
-        // A reply for an election that is over is ignored.
-        if self.role != Role::Candidate || response.term != self.current_term {
-            return;
-        }
-        if response.vote_granted {
+        if response.vote_granted && self.role == Role::Candidate && response.term == self.current_term {
             self.votes_granted.insert(from);
-        } else {
-            self.votes_rejected.insert(from);
-        }
-        // Candidates: "If votes received from majority of servers: become leader".
-        if self.votes_granted.len() >= quorum::majority(self.config.members.len()) {
-            self.become_leader();
+            // Candidates: "If votes received from majority of servers: become leader".
+            if self.votes_granted.len() >= quorum::majority(self.config.members.len()) {
+                self.win_election(response.term);
+            }
         }
     }
 
-    /// The verdict of a vote quorum event (used by the lab server).
+    /// The verdict of a vote quorum event: the framework counted the votes.
     pub fn handle_election_outcome(&mut self, now: Micros, outcome: ElectionOutcome) {
-        if outcome.highest_rejecting_term > self.current_term {
-            self.become_follower(now, outcome.highest_rejecting_term);
+        if self.observe_term(now, outcome.highest_rejecting_term) {
             return;
         }
-        if self.role == Role::Candidate && self.current_term == outcome.election_term && outcome.won
-        {
+        if outcome.won {
+            self.win_election(outcome.election_term);
+        }
+    }
+
+    /// A majority granted their votes in `election_term`: lead, if that
+    /// election is still this server's current one.
+    fn win_election(&mut self, election_term: Term) {
+        if self.role == Role::Candidate && self.current_term == election_term {
             self.become_leader();
         }
     }
@@ -451,38 +466,33 @@ impl<C: Clone> RaftCore<C> {
         }
         let commit = self.log.commit_index();
         let last = self.log.last_index();
-        let heartbeat_interval = self.config.heartbeat_interval;
         let max_in_flight = self.config.max_in_flight;
-        let pr = self.progress.get_mut(&peer)?;
+        let pr = self.progress.get(&peer)?;
+        // After a loss, the follower gets nothing until its pause is over.
         if now < pr.paused_until {
             return None;
         }
-        let has_entry_to_send = pr.next_index <= last && pr.in_flight < pr.window(max_in_flight);
-        let idle = pr.in_flight == 0;
-        let commit_news = pr.match_index.min(commit) > pr.commit_sent;
+        let send_entry = pr.may_send_entry(last, max_in_flight);
+        let commit_news = pr.in_flight == 0 && pr.match_index.min(commit) > pr.commit_sent;
         // A heartbeat goes out when due even with the window full: requests
         // whose fate is not yet known must not silence the leader (§5.2).
-        let heartbeat_due = pr.last_sent_at.is_none_or(|t| now >= t + heartbeat_interval);
-        if !(has_entry_to_send || heartbeat_due || (idle && commit_news)) {
+        let heartbeat_due = now >= pr.heartbeat_due_at;
+        if !(send_entry || commit_news || heartbeat_due || pr.probe_due()) {
             return None;
         }
         let prev_log_index = pr.next_index - 1;
         let prev_log_term = self.log.term_at(prev_log_index).expect("next_index <= last + 1");
-        let entry = if has_entry_to_send { self.log.entry(pr.next_index).cloned() } else { None };
-        let carries_entry = entry.is_some();
+        let entry = if send_entry { self.log.entry(pr.next_index).cloned() } else { None };
         let sent = SentAppend {
             term: self.current_term,
             prev_log_index,
-            carries_entry,
+            carries_entry: entry.is_some(),
             epoch: pr.epoch,
             sent_at: now,
         };
-        if carries_entry && pr.mode == ReplicationMode::Replicate {
-            pr.next_index += 1; // stream the next one without waiting
-        }
-        pr.in_flight += 1;
-        pr.last_sent_at = Some(now);
-        pr.commit_sent = pr.commit_sent.max(commit.min(sent.last_index()));
+        let heartbeat_interval = self.config.heartbeat_interval.draw(&mut self.rng);
+        let pr = self.progress.get_mut(&peer).expect("looked up above");
+        pr.record_sent(now, &sent, commit, heartbeat_interval);
         let request = AppendRequest {
             term: self.current_term,
             prev_log_index,
@@ -495,12 +505,13 @@ impl<C: Clone> RaftCore<C> {
 
     /// Figure 2, AppendEntries receiver, for at most one entry.
     pub fn handle_append_entries(&mut self, now: Micros, request: AppendRequest<C>) -> AppendResponse {
+        self.observe_term(now, request.term);
         // Rule 1: reply false if term < currentTerm.
         if request.term < self.current_term {
             return self.reject_append(self.log.last_index());
         }
-        // A current leader exists: candidates step down (§5.2), everyone
-        // adopts a higher term, and the election timer restarts.
+        // A current leader exists: a candidate of this term steps down
+        // (§5.2), and the election timer restarts.
         self.become_follower(now, request.term);
         self.reset_election_timer(now);
 
@@ -567,8 +578,7 @@ impl<C: Clone> RaftCore<C> {
         outcome: AppendOutcome,
     ) {
         if let AppendOutcome::Replied(reply) = outcome {
-            if reply.term > self.current_term {
-                self.become_follower(now, reply.term);
+            if self.observe_term(now, reply.term) {
                 return;
             }
         }
@@ -577,42 +587,24 @@ impl<C: Clone> RaftCore<C> {
         if self.role != Role::Leader || sent.term != self.current_term {
             return;
         }
-        let backoff = self.config.unreachable_backoff;
+        let backoff = self.config.unreachable_backoff.draw(&mut self.rng);
         let Some(pr) = self.progress.get_mut(&peer) else { return };
-        pr.in_flight = pr.in_flight.saturating_sub(1);
-        let current_epoch = sent.epoch == pr.epoch;
         match outcome {
-            AppendOutcome::Lost => {
-                // The follower may have missed this request and the ones
-                // after it: probe again from this one (not from matchIndex +
-                // 1: a new leader's matchIndex is 0, and the whole log would
-                // go out again). The pause counts from the send, so a peer
-                // that answers "lost" at once is probed once per backoff,
-                // and a request that timed out is retried at once.
-                if current_epoch {
-                    let retry_from = (sent.prev_log_index + 1).min(pr.next_index);
-                    pr.reset_to_probe(retry_from);
-                    pr.paused_until = sent.sent_at + backoff;
-                }
-                pr.commit_sent = pr.commit_sent.min(pr.match_index);
-            }
+            // The pause counts from the send, so a peer that answers "lost"
+            // at once is probed once per backoff, and a request that timed
+            // out is followed by a probe soon after.
+            AppendOutcome::Lost => pr.record_lost(&sent, sent.sent_at + backoff),
             AppendOutcome::Replied(reply) if reply.success => {
-                // Figure 2, Leaders: update nextIndex and matchIndex.
-                pr.record_match(sent.last_index());
-                if current_epoch && pr.mode == ReplicationMode::Probe {
-                    pr.mode = ReplicationMode::Replicate;
-                }
-                self.maybe_commit();
-            }
-            AppendOutcome::Replied(reply) => {
-                // Figure 2, Leaders: "If AppendEntries fails because of log
-                // inconsistency: decrement nextIndex and retry", by as much as
-                // the follower's hint allows.
-                if current_epoch && reply.term == self.current_term {
-                    let next = (reply.last_log_index + 1).min(sent.prev_log_index);
-                    pr.reset_to_probe(next);
+                if pr.record_success(&sent) {
+                    self.maybe_commit();
                 }
             }
+            // A rejection of this term is about the log; one carrying an
+            // older term (only a confused follower sends it) is not.
+            AppendOutcome::Replied(reply) if reply.term == self.current_term => {
+                pr.record_rejection(&sent, reply.last_log_index)
+            }
+            AppendOutcome::Replied(_) => pr.record_ignored(),
         }
     }
 

@@ -9,10 +9,9 @@ fn config(id: NodeId, n: u16) -> CoreConfig {
     CoreConfig {
         id,
         members: (0..n).collect(),
-        election_timeout_min: 150 * MS,
-        election_timeout_max: 300 * MS,
-        heartbeat_interval: 50 * MS,
-        unreachable_backoff: 20 * MS,
+        election_timeout: Interval::new(150 * MS, 300 * MS),
+        heartbeat_interval: Interval::new(40 * MS, 50 * MS),
+        unreachable_backoff: Interval::new(14 * MS, 20 * MS),
         max_in_flight: 4,
         seed: 7 + id as u64,
     }
@@ -70,6 +69,13 @@ fn leader_over_log(terms: &[Term], term: Term) -> RaftCore<u32> {
     }
     assert!(leader.is_leader());
     leader
+}
+
+/// A new leader's first request to `peer` (an empty one) and its success.
+fn answered_first_heartbeat(leader: &mut RaftCore<u32>, peer: NodeId) {
+    let hb = leader.next_append(0, peer).expect("a new leader contacts every follower at once");
+    assert!(hb.request.entry.is_none());
+    leader.handle_append_response(0, peer, hb.sent, ok_reply(leader.term()));
 }
 
 fn ok_reply(term: Term) -> AppendOutcome {
@@ -346,6 +352,7 @@ fn follower_rejects_proposals() {
 #[test]
 fn leader_success_updates_next_and_match_index() {
     let mut leader = leader_of(0, 3, 1);
+    answered_first_heartbeat(&mut leader, 1);
     leader.propose(10);
     let out = leader.next_append(0, 1).unwrap();
     leader.handle_append_response(MS, 1, out.sent, ok_reply(1));
@@ -420,6 +427,9 @@ fn leader_lost_probe_of_a_new_term_does_not_rewind_to_the_start() {
 #[test]
 fn section_5_3_leader_commits_entry_on_a_majority() {
     let mut leader = leader_of(0, 5, 1);
+    for peer in [1, 2] {
+        answered_first_heartbeat(&mut leader, peer);
+    }
     leader.propose(1);
     for peer in [1, 2] {
         let out = leader.next_append(0, peer).unwrap();
@@ -501,4 +511,65 @@ fn section_5_2_heartbeat_goes_out_even_with_the_window_full() {
     assert!(leader.next_append(30 * MS, 1).is_none(), "nothing due yet");
     let heartbeat = leader.next_append(60 * MS, 1).expect("a heartbeat once the interval passed");
     assert!(heartbeat.request.entry.is_none());
+}
+
+// ----- Requests delivered late (labtest.md, test 11) -------------------------------
+
+#[test]
+fn a_new_leader_sends_no_entry_before_the_follower_answers() {
+    let mut leader = leader_of(0, 3, 1);
+    leader.propose(10);
+    let first = leader.next_append(0, 1).expect("first contact");
+    assert!(first.request.entry.is_none(), "no entry to a follower that has not answered in this term");
+    assert!(leader.next_append(MS, 1).is_none(), "one probe at a time");
+    leader.handle_append_response(2 * MS, 1, first.sent, ok_reply(1));
+    let entry = leader.next_append(2 * MS, 1).expect("entries once it answered");
+    assert_eq!(entry.request.entry.map(|e| e.command), Some(10));
+}
+
+#[test]
+fn after_a_loss_only_empty_probes_go_out_until_the_follower_answers() {
+    // A request retried into a partition change could be delivered after
+    // the test reconnected its receiver; with no entry in it, it cannot put
+    // an uncommitted entry into that log.
+    let mut leader = leader_of(0, 3, 1);
+    answered_first_heartbeat(&mut leader, 1);
+    leader.propose(10);
+    let entry = leader.next_append(MS, 1).expect("entry");
+    assert!(entry.request.entry.is_some());
+    leader.handle_append_response(2 * MS, 1, entry.sent, AppendOutcome::Lost);
+    let mut now = 2 * MS;
+    for _ in 0..5 {
+        assert!(leader.next_append(now + MS, 1).is_none(), "paced after a loss");
+        now += 60 * MS; // past any backoff (at most 20 ms) and heartbeat (at most 50 ms)
+        let probe = leader.next_append(now, 1).expect("probe after the pause");
+        assert!(probe.request.entry.is_none(), "no entry while the follower is silent");
+        assert_eq!(probe.request.prev_log_index, 0, "probing from the lost request");
+        leader.handle_append_response(now, 1, probe.sent, AppendOutcome::Lost);
+    }
+    now += 60 * MS;
+    let probe = leader.next_append(now, 1).expect("probe");
+    leader.handle_append_response(now + MS, 1, probe.sent, ok_reply(1));
+    let resent = leader.next_append(now + MS, 1).expect("the entry again, once it answered");
+    assert_eq!(resent.request.entry.map(|e| e.command), Some(10));
+}
+
+#[test]
+fn heartbeat_and_backoff_intervals_are_drawn_not_fixed() {
+    // Nothing periodic may stay in step with a harness that sleeps round
+    // numbers: successive heartbeat gaps differ.
+    let mut leader = leader_of(0, 3, 1);
+    answered_first_heartbeat(&mut leader, 1);
+    let mut now = 0;
+    let mut sent_at = Vec::new();
+    while sent_at.len() < 20 {
+        now += MS;
+        if let Some(out) = leader.next_append(now, 1) {
+            sent_at.push(now);
+            leader.handle_append_response(now, 1, out.sent, ok_reply(1));
+        }
+    }
+    let gaps: std::collections::BTreeSet<Micros> = sent_at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.len() > 3, "heartbeat gaps {gaps:?}");
+    assert!(gaps.iter().all(|&g| (40 * MS..=51 * MS).contains(&g)), "heartbeat gaps {gaps:?}");
 }

@@ -10,8 +10,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, RngCore, SeedableRng};
+
 use rust_raft::core::{
-    AppendOutcome, AppendRequest, AppendResponse, CoreConfig, Entry, Index, Micros, NodeId, RaftCore, Role,
+    AppendOutcome, AppendRequest, AppendResponse, CoreConfig, Entry, Index, Interval, Micros, NodeId, RaftCore, Role,
     SentAppend, Term, VoteRequest, VoteResponse,
 };
 
@@ -20,32 +23,29 @@ pub const MS: Micros = 1_000;
 /// A log as (term, command) pairs, index 1 first: what the checks compare.
 pub type LogView = Vec<(Term, u64)>;
 
-/// The simulator's own generator (splitmix64): reproducible from the seed.
+/// The simulator's generator: `rand`'s seedable StdRng, so a run replays
+/// exactly from its seed (for the locked version of `rand`).
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(StdRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        Rng(StdRng::seed_from_u64(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [lo, hi).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             lo
         } else {
-            lo + self.next_u64() % (hi - lo)
+            self.0.random_range(lo..hi)
         }
     }
     /// True with probability `p` (0..=1).
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+        p > 0.0 && self.0.random_bool(p.min(1.0))
     }
 }
 
@@ -217,10 +217,9 @@ pub fn sim_config(id: NodeId, n: usize, seed: u64) -> CoreConfig {
     CoreConfig {
         id,
         members: (0..n as NodeId).collect(),
-        election_timeout_min: 150 * MS,
-        election_timeout_max: 300 * MS,
-        heartbeat_interval: 50 * MS,
-        unreachable_backoff: 50 * MS,
+        election_timeout: Interval::new(150 * MS, 300 * MS),
+        heartbeat_interval: Interval::new(40 * MS, 50 * MS),
+        unreachable_backoff: Interval::new(35 * MS, 50 * MS),
         max_in_flight: 4,
         seed: seed.wrapping_mul(31).wrapping_add(id as u64),
     }
