@@ -348,18 +348,18 @@ impl RaftServer {
             // what nobody replied to (a one-server cluster).
             self.apply_committed();
             let now = wrappers::now_us();
-            let vote_request = if self.is_disconnected() {
-                None
-            } else {
+            let vote_request = {
                 let mut core = self.core();
-                if self.election_requested.swap(false, Ordering::SeqCst) && !core.is_leader() {
+                if self.is_disconnected() {
+                    core.tick_without_campaign(now);
+                    None
+                } else if self.election_requested.swap(false, Ordering::SeqCst) && !core.is_leader() {
                     Some(core.campaign(now))
                 } else {
                     core.tick(now)
                 }
             };
             if let Some(request) = vote_request {
-                log::debug!("server {}: election for term {}", self.ids.site_id, request.term);
                 self.run_election(commo, request);
                 continue;
             }
@@ -378,42 +378,53 @@ impl RaftServer {
     }
 
     /// Sends RequestVote to all and follows the quorum event until it
-    /// decides, or the election is over (a leader appeared, a higher term, the
-    /// election timer ran out again).
-    fn run_election(&self, commo: Commo, request: VoteRequest) {
-        let quorum = commo.broadcast_vote(
-            self.ids.partition_id,
-            request.last_log_index,
-            request.last_log_term,
-            self.ids.site_id,
-            request.term,
-        );
-        loop {
-            let (granted, refused) = (quorum.granted(), quorum.refused());
-            let highest_refusing_term = quorum.highest_refusing_term();
-            if granted || refused || highest_refusing_term > request.term {
-                let outcome = ElectionOutcome {
-                    election_term: request.term,
-                    won: granted,
-                    highest_rejecting_term: highest_refusing_term,
-                };
-                let mut core = self.core();
-                core.handle_election_outcome(wrappers::now_us(), outcome);
-                if core.is_leader() {
-                    log::info!("server {}: leader of term {}", self.ids.site_id, core.term());
-                }
-                return;
-            }
-            {
-                let core = self.core();
-                let still_running = core.role() == Role::Candidate
-                    && core.term() == request.term
-                    && wrappers::now_us() < core.election_deadline();
-                if !still_running || self.is_stopped() || self.is_disconnected() {
+    /// decides, or the election is over (a leader appeared, a higher term).
+    /// It keeps ticking the core meanwhile (stall detection needs a tick at
+    /// least every `stall_threshold`); when the election timer runs out
+    /// again, the next election starts here.
+    fn run_election(&self, commo: Commo, first: VoteRequest) {
+        let mut request = first;
+        'elections: loop {
+            log::debug!("server {}: election for term {}", self.ids.site_id, request.term);
+            let quorum = commo.broadcast_vote(
+                self.ids.partition_id,
+                request.last_log_index,
+                request.last_log_term,
+                self.ids.site_id,
+                request.term,
+            );
+            loop {
+                let (granted, refused) = (quorum.granted(), quorum.refused());
+                let highest_refusing_term = quorum.highest_refusing_term();
+                if granted || refused || highest_refusing_term > request.term {
+                    let outcome = ElectionOutcome {
+                        election_term: request.term,
+                        won: granted,
+                        highest_rejecting_term: highest_refusing_term,
+                    };
+                    let mut core = self.core();
+                    core.handle_election_outcome(wrappers::now_us(), outcome);
+                    if core.is_leader() {
+                        log::info!("server {}: leader of term {}", self.ids.site_id, core.term());
+                    }
                     return;
                 }
+                if self.is_stopped() || self.is_disconnected() {
+                    return;
+                }
+                let next = {
+                    let mut core = self.core();
+                    if core.role() != Role::Candidate || core.term() != request.term {
+                        return;
+                    }
+                    core.tick(wrappers::now_us())
+                };
+                if let Some(again) = next {
+                    request = again;
+                    continue 'elections;
+                }
+                wrappers::fiber_sleep(jittered(VOTE_POLL_US));
             }
-            wrappers::fiber_sleep(jittered(VOTE_POLL_US));
         }
     }
 

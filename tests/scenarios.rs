@@ -345,3 +345,56 @@ fn section_5_3_a_success_reply_from_an_old_term_does_not_count() {
     sim.campaign(b);
     run(&mut sim, 1_000);
 }
+
+// ----- Stalls: a frozen process is not a failed one ------------------------------------
+
+/// Every node's term and role, to compare before and after a stall.
+fn terms_and_roles(sim: &Sim) -> Vec<(u64, Role)> {
+    sim.nodes.iter().map(|n| (n.term(), n.role())).collect()
+}
+
+#[test]
+fn a_stall_of_every_server_with_a_healthy_leader_causes_no_election() {
+    for (seed, freeze_ms) in [(41, 300), (42, 2_500), (43, 6_000)] {
+        let mut sim = quiet(5, seed);
+        let leader = elect(&mut sim);
+        commit_everywhere(&mut sim, 1_000);
+        let before = terms_and_roles(&sim);
+        for id in 0..5 {
+            sim.freeze(id, freeze_ms * MS);
+        }
+        run(&mut sim, freeze_ms + 2_000);
+        assert_eq!(terms_and_roles(&sim), before, "seed {seed}: a {freeze_ms} ms stall changed terms or roles");
+        assert_eq!(sim.stable_leader(), Some(leader));
+        commit_everywhere(&mut sim, 1_000);
+    }
+}
+
+#[test]
+fn a_stalled_follower_does_not_depose_a_healthy_leader() {
+    let mut sim = quiet(5, 44);
+    let leader = elect(&mut sim);
+    let follower = (leader + 1) % 5;
+    let before = terms_and_roles(&sim);
+    sim.freeze(follower, 6_000 * MS);
+    run(&mut sim, 8_000);
+    assert_eq!(terms_and_roles(&sim), before, "the follower campaigned after its stall");
+    commit_everywhere(&mut sim, 1_000);
+}
+
+#[test]
+fn a_stalled_leader_is_replaced_and_steps_down_when_it_resumes() {
+    // To the others a frozen leader is a failed one: they elect another.
+    let mut sim = quiet(5, 45);
+    let leader = elect(&mut sim);
+    let old_term = sim.nodes[leader as usize].term();
+    sim.freeze(leader, 3_000 * MS);
+    wait_for(&mut sim, 2_000, "a new leader among the others", |s| {
+        leader_among(s, &others(5, &[leader])).is_some()
+    });
+    run(&mut sim, 3_000);
+    let new_leader = elect(&mut sim);
+    assert_ne!(new_leader, leader);
+    assert!(sim.nodes[new_leader as usize].term() > old_term);
+    commit_everywhere(&mut sim, 1_000);
+}

@@ -74,6 +74,12 @@ pub struct CoreConfig {
     pub unreachable_backoff: Interval,
     /// Requests outstanding per follower once its log is known to match.
     pub max_in_flight: usize,
+    /// The driver calls `tick` at least this often while the server runs. A
+    /// longer gap between two ticks means the server itself could not run
+    /// (its process was frozen or starved): that time does not count toward
+    /// the election timeout, or one stalled server would campaign against a
+    /// healthy leader whose heartbeats simply have not been read yet.
+    pub stall_threshold: Micros,
     /// Seed of the generator behind every `Interval`.
     pub seed: u64,
 }
@@ -94,6 +100,8 @@ impl CoreConfig {
             // than a heartbeat would cost more than a heartbeat does.
             unreachable_backoff: Interval::new(400_000, 600_000),
             max_in_flight: 8,
+            // The election fiber ticks about every 20 ms (at most 30).
+            stall_threshold: 250_000,
             seed,
         }
     }
@@ -213,6 +221,10 @@ pub struct RaftCore<C> {
     /// Candidates only: who granted their vote in this term.
     votes_granted: BTreeSet<NodeId>,
     election_deadline: Micros,
+    /// When `tick` last ran (stall detection).
+    last_tick_at: Micros,
+    /// When this server last heard a leader of its current term (§6).
+    leader_heard_at: Option<Micros>,
     rng: StdRng,
 }
 
@@ -230,6 +242,8 @@ impl<C: Clone> RaftCore<C> {
             progress: BTreeMap::new(),
             votes_granted: BTreeSet::new(),
             election_deadline: 0,
+            last_tick_at: now,
+            leader_heard_at: None,
             rng,
         };
         core.reset_election_timer(now);
@@ -296,6 +310,11 @@ impl<C: Clone> RaftCore<C> {
         true
     }
 
+    /// Did a leader of the current term speak to this server within `window`?
+    fn heard_leader_within(&self, now: Micros, window: Micros) -> bool {
+        self.leader_heard_at.is_some_and(|at| now < at + window)
+    }
+
     /// Follower of `term` (>= the current term). A new term starts with no
     /// vote cast in it.
     fn become_follower(&mut self, now: Micros, term: Term) {
@@ -303,6 +322,7 @@ impl<C: Clone> RaftCore<C> {
         if term > self.current_term {
             self.current_term = term;
             self.voted_for = None;
+            self.leader_heard_at = None; // no leader of the new term heard yet
         }
         if self.role != Role::Follower {
             self.role = Role::Follower;
@@ -318,6 +338,7 @@ impl<C: Clone> RaftCore<C> {
         self.current_term += 1;
         self.role = Role::Candidate;
         self.voted_for = Some(self.config.id);
+        self.leader_heard_at = None;
         self.progress.clear();
         self.votes_granted = BTreeSet::from([self.config.id]);
         self.reset_election_timer(now);
@@ -361,10 +382,31 @@ impl<C: Clone> RaftCore<C> {
     /// convert to candidate" (a candidate starts a new election). Returns the
     /// vote request to broadcast, if an election started.
     pub fn tick(&mut self, now: Micros) -> Option<VoteRequest> {
+        self.note_running(now);
         if self.role == Role::Leader || now < self.election_deadline {
             return None;
         }
         Some(self.campaign(now))
+    }
+
+    /// A tick of a server that must not campaign now (its network is down):
+    /// it keeps the stall detection's clock running, nothing else.
+    pub fn tick_without_campaign(&mut self, now: Micros) {
+        self.note_running(now);
+    }
+
+    /// Stall detection. A gap between ticks longer than the driver's promise
+    /// means this server was not running: time it spent frozen must not
+    /// count toward its election timeout (the leader's heartbeats may be
+    /// queued, unread), so the deadline moves by the gap, and leaves at
+    /// least half the minimum timeout for them to be read.
+    fn note_running(&mut self, now: Micros) {
+        let gap = now.saturating_sub(self.last_tick_at);
+        self.last_tick_at = now;
+        if gap > self.config.stall_threshold && self.role != Role::Leader {
+            let floor = now + self.config.election_timeout.min / 2;
+            self.election_deadline = (self.election_deadline + gap).max(floor);
+        }
     }
 
     /// Start an election now, whatever the timer says.
@@ -378,6 +420,13 @@ impl<C: Clone> RaftCore<C> {
 
     /// Figure 2, RequestVote receiver.
     pub fn handle_request_vote(&mut self, now: Micros, request: &VoteRequest) -> VoteResponse {
+        // §6 (disruptive servers): a follower that heard from a current
+        // leader within the minimum election timeout disregards the request:
+        // it neither adopts the candidate's term nor grants its vote. So a
+        // server that was stalled or cut off cannot depose a healthy leader.
+        if self.role == Role::Follower && self.heard_leader_within(now, self.config.election_timeout.min) {
+            return VoteResponse { term: self.current_term, vote_granted: false };
+        }
         self.observe_term(now, request.term);
         // Rule 1: reply false if term < currentTerm.
         if request.term < self.current_term {
@@ -514,6 +563,7 @@ impl<C: Clone> RaftCore<C> {
         // (§5.2), and the election timer restarts.
         self.become_follower(now, request.term);
         self.reset_election_timer(now);
+        self.leader_heard_at = Some(now);
 
         // Rule 2: reply false if the log has no entry at prevLogIndex whose
         // term matches prevLogTerm (§5.3).

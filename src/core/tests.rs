@@ -13,6 +13,8 @@ fn config(id: NodeId, n: u16) -> CoreConfig {
         heartbeat_interval: Interval::new(40 * MS, 50 * MS),
         unreachable_backoff: Interval::new(14 * MS, 20 * MS),
         max_in_flight: 4,
+        // Ticks in these tests jump freely; stalls have tests of their own.
+        stall_threshold: Micros::MAX / 4,
         seed: 7 + id as u64,
     }
 }
@@ -55,6 +57,7 @@ fn follower_with_log(terms: &[Term], term: Term) -> RaftCore<u32> {
         assert!(reply.success);
     }
     core.current_term = term;
+    core.leader_heard_at = None; // the log's leaders are long gone
     core
 }
 
@@ -572,4 +575,70 @@ fn heartbeat_and_backoff_intervals_are_drawn_not_fixed() {
     let gaps: std::collections::BTreeSet<Micros> = sent_at.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.len() > 3, "heartbeat gaps {gaps:?}");
     assert!(gaps.iter().all(|&g| (40 * MS..=51 * MS).contains(&g)), "heartbeat gaps {gaps:?}");
+}
+
+// ----- Stalls and disruptive servers -------------------------------------------------
+
+fn stall_aware_follower() -> RaftCore<u32> {
+    let mut config = config(1, 3);
+    config.stall_threshold = 50 * MS;
+    RaftCore::new(config, 0)
+}
+
+#[test]
+fn section_6_a_follower_that_heard_a_leader_disregards_request_vote() {
+    let mut core = follower(1, 3);
+    let reply = core.handle_append_entries(100 * MS, append(2, (0, 0), None, 0));
+    assert!(reply.success);
+    // Within the minimum election timeout (150 ms) of hearing the leader:
+    // neither the term nor the vote moves.
+    let vote = core.handle_request_vote(200 * MS, &VoteRequest { term: 3, candidate_id: 2, last_log_index: 0, last_log_term: 0 });
+    assert!(!vote.vote_granted);
+    assert_eq!((vote.term, core.term(), core.voted_for()), (2, 2, None));
+    // After it, the usual rules.
+    let vote = core.handle_request_vote(251 * MS, &VoteRequest { term: 3, candidate_id: 2, last_log_index: 0, last_log_term: 0 });
+    assert!(vote.vote_granted);
+    assert_eq!(core.term(), 3);
+}
+
+#[test]
+fn a_stalled_follower_does_not_campaign_on_resume() {
+    let mut core = stall_aware_follower();
+    let mut now = 0;
+    while now < 100 * MS {
+        assert!(core.tick(now).is_none());
+        now += 10 * MS;
+    }
+    let deadline = core.election_deadline();
+    // Frozen for 2 s: far past the deadline, but that time did not count.
+    now += 2_000 * MS;
+    assert!(core.tick(now).is_none(), "a stall is not a silent leader");
+    assert!(core.election_deadline() >= deadline + 2_000 * MS);
+    assert!(core.election_deadline() >= now + 75 * MS, "at least half the minimum timeout is left");
+}
+
+#[test]
+fn a_running_follower_whose_leader_is_silent_still_campaigns() {
+    let mut core = stall_aware_follower();
+    let mut now = 0;
+    let mut campaigned = false;
+    while now < 400 * MS && !campaigned {
+        campaigned = core.tick(now).is_some();
+        now += 10 * MS;
+    }
+    assert!(campaigned, "ticks every 10 ms and no leader: an election within the maximum timeout");
+}
+
+#[test]
+fn a_server_off_the_network_keeps_its_stall_clock_without_campaigning() {
+    let mut core = stall_aware_follower();
+    let mut now = 0;
+    while now < 1_000 * MS {
+        core.tick_without_campaign(now);
+        now += 10 * MS;
+    }
+    assert_eq!(core.role(), Role::Follower);
+    assert_eq!(core.term(), 0);
+    // Back on the network: no stall was seen, so the timer runs out as usual.
+    assert!(core.tick(now).is_some());
 }

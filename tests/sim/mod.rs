@@ -65,11 +65,14 @@ pub struct FaultMix {
     /// Share of messages that straggle: delayed by up to 2 s more, so
     /// replies can outlive elections.
     pub straggle: f64,
+    /// Chance per 100 ms that one server, or all of them at once, freeze
+    /// (their process stops) for up to 6 s.
+    pub freeze: f64,
 }
 
 impl FaultMix {
     pub fn calm() -> Self {
-        FaultMix { drop: 0.0, duplicate: 0.0, min_delay: MS, max_delay: 3 * MS, repartition: 0.0, propose: 0.5, fifo: true, straggle: 0.0 }
+        FaultMix { drop: 0.0, duplicate: 0.0, min_delay: MS, max_delay: 3 * MS, repartition: 0.0, propose: 0.5, fifo: true, straggle: 0.0, freeze: 0.0 }
     }
     /// A mix drawn from the seed: from gentle to hostile.
     pub fn random(rng: &mut Rng) -> Self {
@@ -83,6 +86,7 @@ impl FaultMix {
             propose: [0.3, 0.6, 1.0][rng.range(0, 3) as usize],
             fifo: rng.chance(0.25),
             straggle: [0.0, 0.0, 0.01, 0.05][rng.range(0, 4) as usize],
+            freeze: [0.0, 0.0, 0.01, 0.04][rng.range(0, 4) as usize],
         }
     }
 }
@@ -185,6 +189,11 @@ pub struct Sim {
     /// scenario wants), and what they hold.
     held_links: HashSet<(NodeId, NodeId)>,
     held: Vec<Message>,
+    /// A frozen node runs nothing before this time: its ticks, the messages
+    /// it receives and its RPC timeouts wait, in order, and all fall due at
+    /// once when it resumes (its timers first, the harshest order).
+    frozen_until: Vec<Micros>,
+    pub freezes: u64,
     // ----- what the checker remembers -----
     leaders_by_term: BTreeMap<Term, NodeId>,
     votes_by_term: Vec<BTreeMap<Term, NodeId>>,
@@ -221,6 +230,8 @@ pub fn sim_config(id: NodeId, n: usize, seed: u64) -> CoreConfig {
         heartbeat_interval: Interval::new(40 * MS, 50 * MS),
         unreachable_backoff: Interval::new(35 * MS, 50 * MS),
         max_in_flight: 4,
+        // A node ticks every TICK while it runs.
+        stall_threshold: 5 * TICK,
         seed: seed.wrapping_mul(31).wrapping_add(id as u64),
     }
 }
@@ -248,6 +259,8 @@ impl Sim {
             link_clock: HashMap::new(),
             held_links: HashSet::new(),
             held: Vec::new(),
+            frozen_until: vec![0; n],
+            freezes: 0,
             leaders_by_term: BTreeMap::new(),
             votes_by_term: vec![BTreeMap::new(); n],
             last_term: vec![0; n],
@@ -357,6 +370,19 @@ impl Sim {
         }
     }
 
+    /// Stops node `id` (its whole process) for `for_us` of virtual time.
+    pub fn freeze(&mut self, id: NodeId, for_us: Micros) {
+        let until = self.now + for_us;
+        let frozen = &mut self.frozen_until[id as usize];
+        *frozen = (*frozen).max(until);
+        self.freezes += 1;
+        self.note(format!("freeze n{id} for {} ms", for_us / MS));
+    }
+
+    fn is_frozen(&self, id: NodeId) -> bool {
+        self.now < self.frozen_until[id as usize]
+    }
+
     /// Makes `id` start an election now, as if its timer fired.
     pub fn campaign(&mut self, id: NodeId) {
         let request = self.nodes[id as usize].campaign(self.now);
@@ -406,6 +432,24 @@ impl Sim {
     pub fn step(&mut self) -> Result<bool, Violation> {
         let Some(Reverse((at, seq))) = self.queue.pop() else { return Ok(false) };
         self.now = self.now.max(at);
+        // What happens to a frozen node waits until it resumes.
+        let target = match self.ticks.get(&seq) {
+            Some(&id) => Some((id, true)),
+            None => self.messages.get(&seq).map(|m| (m.to, false)),
+        };
+        if let Some((id, is_tick)) = target {
+            if self.is_frozen(id) {
+                let resume = self.frozen_until[id as usize] + if is_tick { 0 } else { 1 };
+                if is_tick {
+                    self.ticks.remove(&seq);
+                    self.schedule_tick(id, resume);
+                } else {
+                    let message = self.messages.remove(&seq).expect("looked up above");
+                    self.push(resume, Some(message));
+                }
+                return Ok(true);
+            }
+        }
         self.steps += 1;
         let touched = if let Some(id) = self.ticks.remove(&seq) {
             self.maybe_fault();
@@ -506,6 +550,17 @@ impl Sim {
                         self.note(format!("isolate leader n{leader}"));
                     }
                 }
+            }
+        }
+        if self.faults_on && self.rng.chance(self.faults.freeze * per_tick) {
+            let for_us = self.rng.range(50 * MS, 6_000 * MS);
+            if self.rng.chance(0.5) {
+                for id in 0..self.nodes.len() as NodeId {
+                    self.freeze(id, for_us);
+                }
+            } else {
+                let id = self.rng.range(0, self.nodes.len() as u64) as NodeId;
+                self.freeze(id, for_us);
             }
         }
         if self.rng.chance(self.faults.propose * per_tick) {
