@@ -58,17 +58,24 @@ fn safety_and_liveness_over_many_seeds() {
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let started = std::time::Instant::now();
+    let freezes = std::sync::atomic::AtomicU64::new(0);
     let failures: Vec<String> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
+                let freezes = &freezes;
                 scope.spawn(move || {
                     let mut failures = Vec::new();
                     let mut seed = t;
                     while seed < seeds {
-                        if let Err(report) = run_seed(seed) {
-                            failures.push(report);
-                            if failures.len() >= 3 {
-                                break;
+                        match run_seed(seed) {
+                            Ok(sim) => {
+                                freezes.fetch_add(sim.freezes, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(report) => {
+                                failures.push(report);
+                                if failures.len() >= 3 {
+                                    break;
+                                }
                             }
                         }
                         seed += threads;
@@ -83,7 +90,8 @@ fn safety_and_liveness_over_many_seeds() {
     // passing tests, and this count is what the run is for.
     let _ = writeln!(
         std::io::stderr(),
-        "simulation: checked {seeds} seeds (3, 5 and 7 servers, mixed faults) in {:.1} s; {} failed",
+        "simulation: checked {seeds} seeds (3, 5 and 7 servers, mixed faults, {} server freezes) in {:.1} s; {} failed",
+        freezes.into_inner(),
         started.elapsed().as_secs_f64(),
         failures.len()
     );
