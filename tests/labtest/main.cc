@@ -127,13 +127,14 @@ int main(int argc, char** argv) {
   options.ran_test1 = tests.empty() || tests.count(1) > 0;
   if (!seed_given) seed = std::random_device{}();
 
+  const standin::HostStallMonitor host_monitor;
   for (unsigned long long run = 0; run < repeat; run++) {
     const uint64_t run_seed = seed + run;
     standin::SeedFrameworkRandom(run_seed);
     if (options.summary || repeat > 1) std::fprintf(stderr, "labtest: run %llu, seed %llu\n", run + 1, (unsigned long long)run_seed);
     standin::RaftTestConfig cluster(config, run_seed);
     standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
-    standin::RaftLabTest suite(&cluster, options);
+    standin::RaftLabTest suite(&cluster, options, &host_monitor);
     if (!suite.Run(tests)) return 1;
   }
   return 0;

@@ -17,7 +17,12 @@ class RaftLabTest {
  public:
   static constexpr int kNumTests = 11;
 
-  RaftLabTest(RaftTestConfig* config, LabOptions options);
+  // The harness's own windows (DoAgreement's commit window) tolerate a
+  // host stall shorter than this; a failing test that overlapped a longer
+  // one says so.
+  static constexpr Micros kToleratedStallUs = 2000000;
+
+  RaftLabTest(RaftTestConfig* config, LabOptions options, const HostStallMonitor* monitor = nullptr);
   // Runs the selected tests (all if empty) in order; prints the lab's
   // output; stops at the first failure. True if all passed.
   bool Run(const std::set<int>& selected);
@@ -51,6 +56,7 @@ class RaftLabTest {
 
   RaftTestConfig* config_;
   LabOptions options_;
+  const HostStallMonitor* monitor_;
   uint64_t index_ = 1;
   int64_t init_rpcs_ = 0;
 };

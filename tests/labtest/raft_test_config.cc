@@ -8,6 +8,34 @@ namespace standin {
 
 void SleepMicros(uint64_t us) { SleepLikeFramework(us); }
 
+HostStallMonitor::HostStallMonitor() : thread_([this] { Run(); }) {}
+
+HostStallMonitor::~HostStallMonitor() {
+  stop_ = true;
+  thread_.join();
+}
+
+void HostStallMonitor::Run() {
+  while (!stop_.load()) {
+    const Micros before = NowMicros();
+    std::this_thread::sleep_for(std::chrono::microseconds(kPeriodUs));
+    const Micros slept = NowMicros() - before;
+    if (slept > kPeriodUs + 20000) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stalls_.push_back(Stall{before + kPeriodUs, slept - kPeriodUs});
+    }
+  }
+}
+
+Micros HostStallMonitor::LongestBetween(Micros begin, Micros end) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Micros longest = 0;
+  for (const Stall& stall : stalls_) {
+    if (stall.began <= end && stall.began + stall.length >= begin) longest = std::max(longest, stall.length);
+  }
+  return longest;
+}
+
 RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
     : seed_(seed),
       network_(seed),

@@ -28,6 +28,28 @@ void SleepMicros(uint64_t us);
 // in the other; the stricter).
 constexpr uint64_t kAgreementWindowUs = 2000000;
 
+// Measures the host: a thread that sleeps 10 ms at a time and records how
+// late it wakes. A late wake-up means the whole process (or the machine)
+// did not run: a stall, which no Raft can tell from silence.
+class HostStallMonitor {
+ public:
+  static constexpr Micros kPeriodUs = 10000;
+  HostStallMonitor();
+  ~HostStallMonitor();
+  // The longest stall (us) that overlapped [begin, end] (monotonic times).
+  Micros LongestBetween(Micros begin, Micros end) const;
+
+ private:
+  struct Stall {
+    Micros began, length;
+  };
+  void Run();
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<Stall> stalls_;  // only those longer than 20 ms
+  std::thread thread_;
+};
+
 class RaftTestConfig {
  public:
   // Builds five servers on their own reactors and runs Setup on each.

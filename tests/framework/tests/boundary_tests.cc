@@ -128,7 +128,12 @@ void NullOutPointers() {
   EXPECT(CommandHandles::live() == live + 1);  // the log holds the one entry
   RaftData_C data = rust_raft_server_get_raft_instance(server->handle(), 1);
   EXPECT(data != nullptr && raft_data_get_term(data) >= 1);
-  EXPECT(rust_raft_server_get_raft_instance(server->handle(), 2) == nullptr);
+  // No entry 2 (and no such server): never NULL, since the real framework
+  // copies the pointee without a check; an empty record for that index.
+  RaftData_C missing = rust_raft_server_get_raft_instance(server->handle(), 2);
+  EXPECT(missing != nullptr && raft_data_get_slot_id(missing) == 2 && raft_data_get_log(missing) == nullptr);
+  RaftData_C unknown = rust_raft_server_get_raft_instance(reinterpret_cast<void*>(0xdead), 7);
+  EXPECT(unknown != nullptr && raft_data_get_slot_id(unknown) == 7);
 }
 
 void DeleteStopsFibers() {
