@@ -1,6 +1,8 @@
 //! A small stderr logger for the `log` facade, so the crate needs no logger
 //! crate. `RUST_RAFT_LOG=error|warn|info|debug|trace` sets the level
-//! (default: warn). Each line carries the framework clock in milliseconds.
+//! (default: warn). Each line carries the framework's clock
+//! (`raft_time_now`, so a virtual-time run logs virtual time), in
+//! milliseconds modulo 10^6.
 #![forbid(unsafe_code)]
 
 use std::sync::Once;
@@ -14,9 +16,7 @@ impl log::Log for StderrLogger {
 
     fn log(&self, record: &log::Record) {
         if self.enabled(record.metadata()) {
-            let ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() % 1_000_000);
+            let ms = crate::wrappers::now_us() / 1_000 % 1_000_000;
             eprintln!("[rust_raft {ms:>6} {:<5}] {}", record.level(), record.args());
         }
     }

@@ -10,8 +10,8 @@
 //! the scrutinee of `while let`, `if let` or `match` lives until the end of
 //! that whole block.
 //!
-//! Timing rule: every interval here is drawn afresh (`jittered`), so no
-//! polling stays in step with the harness's round-number sleeps.
+//! Timing rule: every interval here is drawn afresh (`RaftServer::jittered`),
+//! so no polling stays in step with the harness's round-number sleeps.
 //!
 //! Fibers, all on the reactor thread:
 //! - the election fiber (§5.2): checks the election timer, runs elections,
@@ -23,7 +23,6 @@
 //!   leadership begins; they end with it.
 #![forbid(unsafe_code)]
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -88,6 +87,9 @@ pub struct RaftServer {
     stopped: AtomicBool,
     /// Someone is handing entries to the state machine.
     applying: AtomicBool,
+    /// Draws the poll sleeps (see `jittered`); seeded from the framework's
+    /// generator, so a seeded run of the framework repeats exactly.
+    poll_jitter: Mutex<StdRng>,
 }
 
 impl RaftServer {
@@ -114,6 +116,7 @@ impl RaftServer {
             replicating_term: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             applying: AtomicBool::new(false),
+            poll_jitter: Mutex::new(StdRng::seed_from_u64(wrappers::random_seed())),
         }
     }
 
@@ -121,6 +124,14 @@ impl RaftServer {
         // A panic while holding the lock cannot leave the core half-updated
         // in a way later steps could not handle; keep serving.
         self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A sleep drawn from [period / 2, 3 * period / 2): on average `period`,
+    /// but never in step with anything periodic outside (the harness sleeps
+    /// round numbers, and the framework's clock moves in coarse ticks).
+    fn jittered(&self, period: Micros) -> Micros {
+        let mut rng = self.poll_jitter.lock().unwrap_or_else(|p| p.into_inner());
+        rng.random_range(period / 2..period + period / 2)
     }
 
     fn commo(&self) -> Option<Commo> {
@@ -373,7 +384,7 @@ impl RaftServer {
                     core.election_deadline().saturating_sub(now)
                 }
             };
-            wrappers::fiber_sleep(until_due.clamp(1_000, jittered(IDLE_POLL_US)));
+            wrappers::fiber_sleep(until_due.clamp(1_000, self.jittered(IDLE_POLL_US)));
         }
     }
 
@@ -423,7 +434,7 @@ impl RaftServer {
                     request = again;
                     continue 'elections;
                 }
-                wrappers::fiber_sleep(jittered(VOTE_POLL_US));
+                wrappers::fiber_sleep(self.jittered(VOTE_POLL_US));
             }
         }
     }
@@ -457,7 +468,7 @@ impl RaftServer {
             }
             let Some(oldest) = in_flight.front_mut() else {
                 let quiet = wrappers::now_us().saturating_sub(last_entry_sent_at) > QUIET_AFTER_US;
-                wrappers::fiber_sleep(jittered(if quiet { QUIET_LEADER_POLL_US } else { LEADER_POLL_US }));
+                wrappers::fiber_sleep(self.jittered(if quiet { QUIET_LEADER_POLL_US } else { LEADER_POLL_US }));
                 continue;
             };
             let remaining = (oldest.sent.sent_at + RPC_TIMEOUT_US).saturating_sub(wrappers::now_us());
@@ -474,17 +485,7 @@ impl RaftServer {
     }
 }
 
-thread_local! {
-    /// Poll jitter, per reactor thread (every fiber that polls runs there).
-    static POLL_JITTER: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(wrappers::random_seed()));
-}
 
-/// A sleep drawn from [period / 2, 3 * period / 2): on average `period`, but
-/// never in step with anything periodic outside (the harness sleeps round
-/// numbers, and the framework's clock moves in coarse ticks).
-fn jittered(period: Micros) -> Micros {
-    POLL_JITTER.with(|rng| rng.borrow_mut().random_range(period / 2..period + period / 2))
-}
 
 /// An AppendEntries awaiting its reply.
 struct InFlight {

@@ -292,7 +292,11 @@ double raft_timer_elapsed(Timer_C timer) {
 
 // Microseconds since the epoch from the coarse wall clock, as the real
 // framework's CLOCK_REALTIME_COARSE: it moves in ticks of about 4 ms.
-uint64_t raft_time_now(void) { return standin::CoarseWallMicros(); }
+uint64_t raft_time_now(void) {
+  const uint64_t now = standin::CoarseWallMicros();
+  standin::TraceEvent({5, now});
+  return now;
+}
 
 // The real formula: (r % (max - min + 1)) + min in int, r from rand_r in
 // [0, RAND_MAX]. Where the real one has undefined behaviour (a width that
@@ -312,7 +316,9 @@ int raft_random_rand(int min, int max) {
           "): max - min + 1 overflows int (undefined behaviour in the real framework)");
   }
   const int r = rand_r(&ThreadRandomState());
-  return r % static_cast<int>(width) + min;
+  const int result = r % static_cast<int>(width) + min;
+  standin::TraceEvent({6, static_cast<uint64_t>(static_cast<int64_t>(result))});
+  return result;
 }
 
 double raft_random_rand_double(double min, double max) {

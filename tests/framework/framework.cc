@@ -200,7 +200,8 @@ void Network::SendVote(siteid_t from, siteid_t to, slotid_t last_log_index, ball
   Network* network = this;
   auto deliver_reply = [network, from, to, sender, event](ballot_t reply_term, bool_t granted) {
     sender.reactor->Post(
-        [event, reply_term, granted] {
+        [event, reply_term, granted, from, to] {
+          TraceEvent({2, to, from, static_cast<uint64_t>(reply_term), static_cast<uint64_t>(granted), NowMicros()});
           if (granted) {
             event->VoteYes();
           } else {
@@ -212,6 +213,7 @@ void Network::SendVote(siteid_t from, siteid_t to, slotid_t last_log_index, ball
   receiver.reactor->Post(
       [network, receiver, from, to, last_log_index, last_log_term, term, deliver_reply] {
         network->delivered_votes_++;
+        TraceEvent({1, from, to, static_cast<uint64_t>(term), last_log_index, NowMicros()});
         RaftService* service = network->ServiceOf(to);
         if (service == nullptr) return;  // the server is gone
         // The RPC service answers for a server that is off the network
@@ -237,7 +239,8 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
   auto deliver_reply = [network, from, to, sender, event, ret_status, ret_term,
                         ret_last_log_index](RaftService::AppendResult result) {
     sender.reactor->Post(
-        [event, result, ret_status, ret_term, ret_last_log_index] {
+        [event, result, ret_status, ret_term, ret_last_log_index, from, to] {
+          TraceEvent({4, to, from, result.ok, result.term, result.last_log_index, NowMicros()});
           // Written even if the sender stopped waiting: the buffers are the
           // crate's to keep valid (abi.md).
           *ret_status = result.ok;
@@ -248,7 +251,9 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
         network->DueTime(to, from));
   };
   receiver.reactor->Post(
-      [network, receiver, to, args, deliver_reply] {
+      [network, receiver, from, to, args, deliver_reply] {
+        TraceEvent({3, from, to, args.term, args.prev_log_index, args.prev_log_term, args.commit_index,
+                    args.entry ? 1u : 0u, NowMicros()});
         if (args.entry) {
           network->delivered_appends_++;
         } else {

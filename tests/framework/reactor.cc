@@ -32,6 +32,7 @@ thread_local size_t tl_scheduler_stack_size = 0;
 }  // namespace
 
 Micros NowMicros() {
+  if (VirtualWorld* world = VirtualWorld::Get()) return world->Now();
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -55,6 +56,11 @@ SleepPlan PlanSleep(Micros us) {
   const Micros mono = NowMicros();
   const Micros fine = WallMicros();
   const Micros coarse = CoarseWallMicros();
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    // The virtual coarse clock's next ticks are known exactly.
+    const Micros ends = std::min(mono + us, world->WhenCoarseReaches(coarse + us));
+    return SleepPlan{ends, mono + us, coarse + us};
+  }
   // The coarse clock lags the true time by up to a tick, so it reaches
   // coarse + us as early as (fine - coarse) before mono + us.
   const Micros lag = fine > coarse ? fine - coarse : 0;
@@ -63,11 +69,23 @@ SleepPlan PlanSleep(Micros us) {
 }
 }  // namespace
 
-Micros CoarseWallMicros() { return ReadClock(CLOCK_REALTIME_COARSE); }
-Micros WallMicros() { return ReadClock(CLOCK_REALTIME); }
+Micros CoarseWallMicros() {
+  if (VirtualWorld* world = VirtualWorld::Get()) return world->CoarseWall();
+  return ReadClock(CLOCK_REALTIME_COARSE);
+}
+Micros WallMicros() {
+  if (VirtualWorld* world = VirtualWorld::Get()) return world->Wall();
+  return ReadClock(CLOCK_REALTIME);
+}
 
 void SleepLikeFramework(Micros us) {
   const SleepPlan plan = PlanSleep(us);
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    // An OS thread wakes a little after its sleep ends (timer slack, the
+    // scheduler, the 250 us polls below): up to 300 us, drawn.
+    world->SleepUntil(std::min(plan.mono_deadline, world->WhenCoarseReaches(plan.coarse_deadline)) + world->Jitter(300));
+    return;
+  }
   Micros now = NowMicros();
   if (plan.check_at > now) std::this_thread::sleep_for(std::chrono::microseconds(plan.check_at - now));
   while (NowMicros() < plan.mono_deadline && CoarseWallMicros() < plan.coarse_deadline) {
@@ -207,6 +225,11 @@ Reactor::~Reactor() { Stop(); }
 void Reactor::Start() {
   if (running_.exchange(true)) return;
   stop_ = false;
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    virtual_thread_ = world->Spawn(name_, [this] { Loop(); }, 256 * 1024);
+    virtual_thread_->set_reactor(this);
+    return;
+  }
   std::promise<void> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started] {
@@ -224,6 +247,13 @@ void Reactor::Stop() {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     stop_ = true;
+  }
+  if (virtual_thread_ != nullptr) {
+    VirtualWorld* world = VirtualWorld::Get();
+    if (world == nullptr || world->Current() == nullptr) Fatal("a virtual reactor stopped outside its world");
+    world->Wake(virtual_thread_);
+    world->Join(virtual_thread_);
+    virtual_thread_ = nullptr;
   }
   inbox_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -243,12 +273,28 @@ void Reactor::Post(std::function<void()> task, Micros due) {
     inbox_.emplace(due, std::move(task));
     inbox_changed_ = true;
   }
+  if (virtual_thread_ != nullptr) {
+    VirtualWorld::Get()->Wake(virtual_thread_);
+    return;
+  }
   inbox_cv_.notify_one();
 }
 
 void Reactor::RunAndWait(std::function<void()> task) {
   if (Current() == this) {
     task();
+    return;
+  }
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    VThread* caller = world->Current();
+    if (caller == nullptr) Fatal("RunAndWait outside a virtual thread");
+    bool done = false;
+    Post([&task, &done, world, caller] {
+      task();
+      done = true;
+      world->Wake(caller);
+    });
+    while (!done) world->Park(0, "RunAndWait");
     return;
   }
   std::promise<void> done;
@@ -260,14 +306,21 @@ void Reactor::RunAndWait(std::function<void()> task) {
   finished.wait();
 }
 
-Reactor* Reactor::Current() { return tl_reactor; }
+Reactor* Reactor::Current() {
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    VThread* thread = world->Current();
+    return thread != nullptr ? thread->reactor() : nullptr;
+  }
+  return tl_reactor;
+}
 
 Coroutine* Reactor::CurrentCoroutine() {
-  return tl_reactor != nullptr ? tl_reactor->running_coroutine_ : nullptr;
+  Reactor* reactor = Current();
+  return reactor != nullptr ? reactor->running_coroutine_ : nullptr;
 }
 
 void Reactor::CheckOnThread(const char* function, bool need_fiber) const {
-  if (tl_reactor != this) {
+  if (Current() != this) {
     Fatal(std::string(function) + " called off its reactor thread (reactor '" + name_ +
           "'); the real framework has no locks here");
   }
@@ -372,8 +425,14 @@ void Reactor::Loop() {
     turns_++;
     // Slowness as the real framework does it: the loop stalls every turn,
     // so everything this server does runs late.
-    const Micros slowness = slowness_us_.load();
-    if (slowness > 0) std::this_thread::sleep_for(std::chrono::microseconds(slowness));
+    const Micros slowness = slowness_us_.load() + freeze_us_.exchange(0);
+    if (slowness > 0) {
+      if (VirtualWorld* world = VirtualWorld::Get()) {
+        world->SleepUntil(NowMicros() + slowness);
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(slowness));
+      }
+    }
 
     // 1. Work handed over by other threads and the network, when due.
     Micros now = NowMicros();
@@ -420,6 +479,15 @@ void Reactor::Loop() {
     if (!ready_.empty()) continue;
     Micros wake = timers_.empty() ? NowMicros() + 100000 : timers_.begin()->first;
     if (!inbox_.empty() && inbox_.begin()->first < wake) wake = inbox_.begin()->first;
+    if (virtual_thread_ != nullptr) {
+      // One OS thread: nothing can post while we decide, so a post after
+      // this point finds us parked and wakes us.
+      const bool changed = inbox_changed_;
+      inbox_changed_ = false;
+      lock.unlock();
+      if (!changed && !stop_.load()) VirtualWorld::Get()->Park(wake, "its next timer or message");
+      continue;
+    }
     const auto deadline = std::chrono::steady_clock::time_point(std::chrono::microseconds(wake));
     inbox_changed_ = false;
     inbox_cv_.wait_until(lock, deadline, [&] { return stop_.load() || inbox_changed_; });

@@ -17,9 +17,9 @@
 #include <string>
 #include <thread>
 
-namespace standin {
+#include "virtual_time.h"
 
-using Micros = uint64_t;
+namespace standin {
 
 // Monotonic clock in microseconds (steady_clock): the reactor's own timers.
 Micros NowMicros();
@@ -198,6 +198,9 @@ class Reactor {
 
   // Per-server slowness: the loop stalls this long on every turn.
   void SetSlowness(Micros us) { slowness_us_.store(us); }
+  // A freeze of this server alone: its loop stops for `us` from its next
+  // turn (messages to it queue meanwhile).
+  void FreezeFor(Micros us) { freeze_us_.store(us); }
   Micros slowness() const { return slowness_us_.load(); }
 
   size_t live_coroutines() const { return live_coroutines_.load(); }
@@ -232,6 +235,8 @@ class Reactor {
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
   std::atomic<Micros> slowness_us_{0};
+  std::atomic<Micros> freeze_us_{0};
+  VThread* virtual_thread_ = nullptr;  // the loop, in virtual time
   std::atomic<size_t> live_coroutines_{0};
   std::atomic<uint64_t> turns_{0};
   std::thread::id thread_id_;

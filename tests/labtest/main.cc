@@ -1,8 +1,15 @@
 // labtest: runs the Raft lab suite against the crate.
 //   labtest -f config/raft_lab_test.yml [-t 3,5-7] [-r N] [-s] [--seed N] [--real-test11-defect]
+//           [--virtual [--freeze MS] [--freeze-one MS]]
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
+#include <vector>
 #include <set>
 #include <string>
 
@@ -20,7 +27,11 @@ void Usage(FILE* out) {
                "  --seed N              seed of the unreliable network (default: random, printed with -s)\n"
                "  --real-test11-defect  test 11's final reconnect exactly as the real suite (can abort)\n"
                "  --wrap-random-overflow  raft_random_rand with a range wider than int wraps as the real\n"
-               "                        formula does in practice, instead of aborting (to run old crates)\n");
+               "                        formula does in practice, instead of aborting (to run old crates)\n"
+               "  --virtual             run in virtual time on one OS thread: deterministic by seed;\n"
+               "                        prints each run's trace hash; -r N runs seeds N.. and summarizes\n"
+               "  --freeze MS           (virtual) freeze the whole process for MS ms every 10-20 s (seeded)\n"
+               "  --freeze-one MS       (virtual) freeze one server's reactor for MS ms every 10-20 s\n");
 }
 
 bool ParseTests(const std::string& list, std::set<int>* out) {
@@ -55,13 +66,129 @@ bool ParseNumber(const char* text, unsigned long long* out) {
   return errno == 0 && end != text && *end == '\0';
 }
 
+// Every thread of the stand-in as a virtual thread of one scheduler, one
+// run per seed. Returns the exit status.
+int RunVirtual(const standin::Config& config, const std::set<int>& tests, standin::LabOptions options,
+               unsigned long long first_seed, unsigned long long runs, unsigned long long freeze_ms,
+               unsigned long long freeze_one_ms) {
+  options.quiet = runs > 1 && !options.summary;
+  struct Failure {
+    unsigned long long seed;
+    int test;
+    std::string message;
+  };
+  std::vector<Failure> failures;
+  std::vector<uint64_t> rpc_totals;
+  const auto wall_begin = std::chrono::steady_clock::now();
+  double slowest_run = 0;
+  std::string freeze_args;
+  if (freeze_ms > 0) freeze_args += " --freeze " + std::to_string(freeze_ms);
+  if (freeze_one_ms > 0) freeze_args += " --freeze-one " + std::to_string(freeze_one_ms);
+  for (unsigned long long run = 0; run < runs; run++) {
+    const unsigned long long run_seed = first_seed + run;
+    const auto run_begin = std::chrono::steady_clock::now();
+    standin::VirtualWorld world(run_seed);
+    standin::SeedFrameworkRandom(run_seed);
+    if (options.summary) std::fprintf(stderr, "labtest: virtual run %llu, seed %llu\n", run + 1, run_seed);
+    int failed_test = 0;
+    std::string failure;
+    uint64_t total_rpcs = 0;
+    bool suite_done = false;
+    world.Spawn("test", [&] {
+      standin::RaftTestConfig cluster(config, run_seed);
+      standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
+      // Freezes at seeded moments, until the suite is over.
+      standin::Thread freezer;
+      if (freeze_ms > 0 || freeze_one_ms > 0) {
+        freezer = standin::Thread("freezer", [&] {
+          std::mt19937_64 random(run_seed ^ 0xF4EE2E);
+          standin::VirtualWorld* w = standin::VirtualWorld::Get();
+          while (!suite_done) {
+            w->SleepUntil(w->Now() + 10000000 + random() % 10000000);
+            if (suite_done) break;
+            if (freeze_ms > 0) w->FreezeAll(freeze_ms * 1000);
+            if (freeze_one_ms > 0) cluster.FreezeServer(static_cast<int>(random() % standin::NSERVERS), freeze_one_ms * 1000);
+          }
+        });
+      }
+      standin::RaftLabTest suite(&cluster, options);
+      if (!suite.Run(tests)) {
+        failed_test = suite.failed_test() != 0 ? suite.failed_test() : -1;
+        failure = suite.failure();
+      }
+      total_rpcs = suite.total_rpcs();
+      suite_done = true;
+      freezer.join();  // it may sleep up to 20 s of virtual time more: no matter
+    }, 4 << 20);
+    // One OS thread runs everything: a crate that blocks it outside the
+    // scheduler (a lock held across a wait, taken again by another virtual
+    // thread) would hang the run. A watchdog names the thread instead.
+    std::atomic<bool> world_done{false};
+    std::thread watchdog([&world, &world_done] {
+      uint64_t last = world.switches();
+      int still = 0;
+      while (!world_done.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        const uint64_t now = world.switches();
+        still = now == last ? still + 1 : 0;
+        last = now;
+        if (still >= 50) {
+          std::fprintf(stderr, "labtest --virtual: no progress for 10 s of wall time: virtual thread '%s' is blocked "
+                               "outside the scheduler (a lock held across a wait?)\n", world.running_name());
+          std::fflush(stderr);
+          std::abort();
+        }
+      }
+    });
+    const bool finished = world.Run();
+    world_done = true;
+    watchdog.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_begin).count();
+    if (!finished) {
+      failed_test = failed_test != 0 ? failed_test : -1;
+      failure = "deadlock (see above)";
+    }
+    // Only what the seed determines, so two runs of a seed print the same bytes.
+    std::fprintf(stderr, "virtual run seed %llu: trace hash %016llx (%s, %.1f s of virtual time)\n", run_seed,
+                 (unsigned long long)world.trace_hash(), failed_test == 0 ? "passed" : "FAILED", world.Now() / 1e6);
+    slowest_run = std::max(slowest_run, seconds);
+    if (failed_test != 0) {
+      failures.push_back(Failure{run_seed, failed_test, failure});
+      if (!finished) break;  // a deadlocked world cannot be torn down cleanly
+    } else {
+      rpc_totals.push_back(total_rpcs);
+    }
+  }
+  if (runs > 1) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_begin).count();
+    std::fprintf(stderr, "\nlabtest --virtual: %llu of %llu runs passed (seeds %llu-%llu) in %.1f s of wall time (slowest run %.2f s)\n",
+                 runs - failures.size(), runs, first_seed, first_seed + runs - 1, seconds, slowest_run);
+    if (!rpc_totals.empty()) {
+      std::sort(rpc_totals.begin(), rpc_totals.end());
+      std::fprintf(stderr, "Total RPC count: median %lu (min %lu, max %lu)\n", (unsigned long)rpc_totals[rpc_totals.size() / 2],
+                   (unsigned long)rpc_totals.front(), (unsigned long)rpc_totals.back());
+    }
+    std::map<int, std::vector<const Failure*>> by_test;
+    for (const Failure& f : failures) by_test[f.test].push_back(&f);
+    for (const auto& entry : by_test) {
+      std::fprintf(stderr, "  test %d: %zu failure(s)\n", entry.first, entry.second.size());
+      for (const Failure* f : entry.second) {
+        // Tests 1..K replay the run exactly: it stopped at K's failure.
+        std::fprintf(stderr, "    seed %llu: %s\n      replay: labtest -f CONFIG --virtual --seed %llu -t 1-%d%s\n", f->seed,
+                     f->message.c_str(), f->seed, f->test, freeze_args.c_str());
+      }
+    }
+  }
+  return failures.empty() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string config_path;
   std::set<int> tests;
-  unsigned long long repeat = 1, seed = 0;
-  bool seed_given = false;
+  unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0;
+  bool seed_given = false, virtual_time = false;
   standin::LabOptions options;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
@@ -97,6 +224,14 @@ int main(int argc, char** argv) {
       seed_given = true;
     } else if (arg == "--real-test11-defect") {
       options.real_test11_defect = true;
+    } else if (arg == "--virtual") {
+      virtual_time = true;
+    } else if (arg == "--freeze" || arg == "--freeze-one") {
+      const char* n = value(arg.c_str());
+      if (!ParseNumber(n, arg == "--freeze" ? &freeze_ms : &freeze_one_ms)) {
+        std::fprintf(stderr, "labtest: bad %s value '%s' (milliseconds)\n", arg.c_str(), n);
+        return 2;
+      }
     } else if (arg == "--wrap-random-overflow") {
       standin::SetRandomOverflowWraps(true);
     } else if (arg == "-h" || arg == "--help") {
@@ -126,6 +261,12 @@ int main(int argc, char** argv) {
   standin::Config::SetGlobal(&config);
   options.ran_test1 = tests.empty() || tests.count(1) > 0;
   if (!seed_given) seed = std::random_device{}();
+
+  if ((freeze_ms > 0 || freeze_one_ms > 0) && !virtual_time) {
+    std::fprintf(stderr, "labtest: --freeze and --freeze-one need --virtual (in real time, use scripts/stress --freeze)\n");
+    return 2;
+  }
+  if (virtual_time) return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms);
 
   const standin::HostStallMonitor host_monitor;
   for (unsigned long long run = 0; run < repeat; run++) {

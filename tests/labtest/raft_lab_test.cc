@@ -68,7 +68,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
   const uint64_t rpcs_at_start = config_->RpcTotal();
   for (int test = 1; test <= kNumTests; test++) {
     if (!selected.empty() && selected.count(test) == 0) continue;
-    std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
+    if (!options_.quiet) std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
     Preamble();
     const Micros begin = NowMicros();
     const double cpu_before = ProcessCpuSeconds();
@@ -82,6 +82,9 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     const Micros stall = monitor_ != nullptr ? monitor_->LongestBetween(begin, NowMicros()) : 0;
     if (!passed) {
       std::string message = config_->failure().empty() ? "unknown failure" : config_->failure();
+      failed_test_ = test;
+      failure_ = message;
+      if (options_.quiet) std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
       std::fprintf(stderr, "TEST %d Failed: %s\n", test, message.c_str());
       std::fprintf(stderr, "TESTS FAILED\n");
       if (stall > kToleratedStallUs) {
@@ -92,8 +95,16 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
       }
       return false;
     }
-    std::fprintf(stderr, "TEST %d Passed\n", test);
-    if (options_.summary) {
+    if (!options_.quiet) std::fprintf(stderr, "TEST %d Passed\n", test);
+    if (options_.summary && VirtualWorld::On()) {
+      // Only what a seed determines: virtual seconds, no CPU or host figures.
+      std::fprintf(stderr, "  ... Passed -- %6.1fs  %d peers  %5lu RPCs  %4lu cmds  (virtual time; delivered: %lu votes, %lu entries, %lu empty)\n",
+                   (NowMicros() - begin) / 1e6, NSERVERS, (unsigned long)(config_->RpcTotal() - rpcs_before),
+                   (unsigned long)(config_->MaxCommitted() - committed_before),
+                   (unsigned long)(net.delivered_votes() - votes_before),
+                   (unsigned long)(net.delivered_appends() - appends_before),
+                   (unsigned long)(net.delivered_empty_appends() - empty_before));
+    } else if (options_.summary) {
       std::fprintf(stderr, "  ... Passed -- %6.1fs  %d peers  %5lu RPCs  %4lu cmds  (cpu %.2fs; delivered: %lu votes, %lu entries, %lu empty; longest host stall %lu ms)\n",
                    (NowMicros() - begin) / 1e6, NSERVERS, (unsigned long)(config_->RpcTotal() - rpcs_before),
                    (unsigned long)(config_->MaxCommitted() - committed_before), ProcessCpuSeconds() - cpu_before,
@@ -102,8 +113,11 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
                    (unsigned long)(net.delivered_empty_appends() - empty_before), (unsigned long)(stall / 1000));
     }
   }
-  std::fprintf(stderr, "ALL TESTS PASSED\n");
-  std::fprintf(stderr, "Total RPC count: %lu\n", (unsigned long)(config_->RpcTotal() - rpcs_at_start));
+  total_rpcs_ = config_->RpcTotal() - rpcs_at_start;
+  if (!options_.quiet) {
+    std::fprintf(stderr, "ALL TESTS PASSED\n");
+    std::fprintf(stderr, "Total RPC count: %lu\n", (unsigned long)total_rpcs_);
+  }
   return true;
 }
 
@@ -318,9 +332,9 @@ bool RaftLabTest::TestConcurrentStarts() {
       uint64_t index = 0, term = 0;
     };
     std::vector<Result> results(5);
-    std::vector<std::thread> threads;
+    std::vector<Thread> threads;
     for (int i = 0; i < 5; i++) {
-      threads.emplace_back([this, leader, i, &results] {
+      threads.emplace_back("start-" + std::to_string(i), [this, leader, i, &results] {
         results[i].ok = config_->Start(leader, 701 + i, &results[i].index, &results[i].term);
       });
     }
@@ -437,10 +451,10 @@ bool RaftLabTest::TestUnreliableAgree() {
   // its threads are joined here before failing (the real one leaves them).
   std::atomic<bool> helper_failed{false};
   bool failed = false;
-  std::vector<std::thread> threads;
+  std::vector<Thread> threads;
   for (int iter = 1; iter < 50; iter++) {
     for (int j = 0; j < 4; j++) {
-      threads.emplace_back([this, iter, &helper_failed] {
+      threads.emplace_back("agree-" + std::to_string(iter) + "-" + std::to_string(j), [this, iter, &helper_failed] {
         if (config_->DoAgreement(1000 + iter, 1, true) == 0) helper_failed = true;
       });
     }

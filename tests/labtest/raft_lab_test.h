@@ -2,6 +2,7 @@
 #pragma once
 
 #include <set>
+#include <string>
 
 #include "raft_test_config.h"
 
@@ -11,6 +12,7 @@ struct LabOptions {
   bool summary = false;             // -s: a line per test (seconds, peers, RPCs, commands)
   bool real_test11_defect = false;  // --real-test11-defect: test 11's final reconnect as the real suite does it
   bool ran_test1 = true;            // test 9 checks test 1's election RPCs only if test 1 ran
+  bool quiet = false;               // only failures (labtest --virtual -r N without -s)
 };
 
 class RaftLabTest {
@@ -27,6 +29,9 @@ class RaftLabTest {
   // output; stops at the first failure. True if all passed.
   bool Run(const std::set<int>& selected);
   static const char* Name(int test);
+  uint64_t total_rpcs() const { return total_rpcs_; }
+  int failed_test() const { return failed_test_; }  // 0 if none failed
+  const std::string& failure() const { return failure_; }
 
  private:
   void Preamble();
@@ -59,6 +64,9 @@ class RaftLabTest {
   const HostStallMonitor* monitor_;
   uint64_t index_ = 1;
   int64_t init_rpcs_ = 0;
+  uint64_t total_rpcs_ = 0;
+  int failed_test_ = 0;
+  std::string failure_;
 };
 
 }  // namespace standin

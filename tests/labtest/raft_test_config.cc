@@ -8,11 +8,13 @@ namespace standin {
 
 void SleepMicros(uint64_t us) { SleepLikeFramework(us); }
 
-HostStallMonitor::HostStallMonitor() : thread_([this] { Run(); }) {}
+HostStallMonitor::HostStallMonitor() {
+  if (!VirtualWorld::On()) thread_ = std::thread([this] { Run(); });
+}
 
 HostStallMonitor::~HostStallMonitor() {
   stop_ = true;
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void HostStallMonitor::Run() {
@@ -44,6 +46,12 @@ RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
       rpc_baseline_(NSERVERS, 0),
       network_random_(seed) {
   (void)config;  // Config::Global() was set by the caller; servers read it through the imports
+  {
+    // A fresh cluster starts with no saved proxies (a failed earlier run in
+    // this process may have left some).
+    std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
+    RaftCommo::Backup().clear();
+  }
   std::mt19937_64 phases(seed ^ 0x5EED);
   for (int i = 0; i < NSERVERS; i++) {
     // Each reactor turns on its own 1 ms grid, as independent threads do.
@@ -280,7 +288,7 @@ void RaftTestConfig::SetUnreliable(bool on) {
   }
   JoinNetworkThread();  // a thread from an earlier on/off, if any
   unreliable_ = true;
-  network_thread_ = std::thread([this] { UnreliableLoop(); });
+  network_thread_ = Thread("unreliable-network", [this] { UnreliableLoop(); });
 }
 
 void RaftTestConfig::JoinNetworkThread() {

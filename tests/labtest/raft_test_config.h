@@ -47,7 +47,7 @@ class HostStallMonitor {
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::vector<Stall> stalls_;  // only those longer than 20 ms
-  std::thread thread_;
+  std::thread thread_;  // none in virtual time, where the host cannot stall
 };
 
 class RaftTestConfig {
@@ -83,6 +83,8 @@ class RaftTestConfig {
   bool IsExplicitlyDisconnected(int i);
   int NDisconnected();
   bool IsServerDisconnected(int i) { return servers_[i]->IsDisconnected(); }
+  // Stops server i's reactor alone for `us` (labtest --virtual --freeze-one).
+  void FreezeServer(int i, Micros us) { reactors_[i]->FreezeFor(us); }
 
   // On: a network-control thread acts at once and then every 100 ms. Off:
   // only clears the flag and returns; the thread notices after its current
@@ -114,7 +116,7 @@ class RaftTestConfig {
   std::vector<bool> explicitly_disconnected_;
   std::vector<uint64_t> rpc_baseline_;
   std::atomic<bool> unreliable_{false};
-  std::thread network_thread_;
+  Thread network_thread_;
   std::mt19937_64 network_random_;
 
   std::string failure_;

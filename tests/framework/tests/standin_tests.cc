@@ -271,6 +271,42 @@ void RandomFormula() {
   raft_timer_delete(timer);
 }
 
+void VirtualTimeJumps() {
+  // Hours of virtual sleeping take no wall time; threads due at the same
+  // time all run; the clocks agree with each other.
+  const Micros wall_begin = standin::WallMicros();
+  std::vector<std::string> order;
+  {
+    VirtualWorld world(3);
+    const Micros start = world.Now();
+    world.Spawn("a", [&] {
+      world.SleepUntil(world.Now() + 3600ull * 1000000);
+      order.push_back("a");
+    });
+    world.Spawn("b", [&] {
+      SleepLikeFramework(5000000);  // the harness's sleep: virtual too
+      order.push_back("b");
+      EXPECT(NowMicros() - start >= 5000000 - VirtualWorld::kTickUs);
+      EXPECT(CoarseWallMicros() % VirtualWorld::kTickUs == 0);
+      EXPECT(WallMicros() - CoarseWallMicros() < VirtualWorld::kTickUs);
+    });
+    EXPECT(world.Run());
+    EXPECT(world.Now() - start >= 3600ull * 1000000);
+  }
+  EXPECT((order == std::vector<std::string>{"b", "a"}));
+  EXPECT(standin::WallMicros() - wall_begin < 2000000);  // real time again, and little of it passed
+}
+
+void VirtualDeadlockIsReported() {
+  // Every thread blocked and nothing due: Run says so and names them.
+  EXPECT(AbortsWith([] {
+    VirtualWorld world(4);
+    world.Spawn("waiter-one", [&] { world.Park(0, "a signal nobody sends"); });
+    world.Spawn("waiter-two", [&] { world.Park(0, "the other waiter"); });
+    if (!world.Run()) std::abort();
+  }, "waiter-one: waiting for a signal nobody sends"));
+}
+
 void HandlerMustNotWait() {
   // A receiver that sleeps inside its RPC handler aborts the run, naming
   // the import and the handler.
@@ -543,6 +579,8 @@ int main(int argc, char** argv) {
       {"event_status_rules", EventStatusRules},
       {"random_formula", RandomFormula},
       {"handler_must_not_wait", HandlerMustNotWait},
+      {"virtual_time_jumps", VirtualTimeJumps},
+      {"virtual_deadlock_is_reported", VirtualDeadlockIsReported},
       {"finished_fiber_leaves_no_timer", FinishedFiberLeavesNoTimer},
       {"quorum_event_rules", QuorumEventRules},
       {"fifo_under_slowness", FifoUnderSlowness},

@@ -1,0 +1,236 @@
+#include "virtual_time.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <initializer_list>
+#include <cstdlib>
+
+namespace standin {
+
+namespace {
+[[noreturn]] void VirtualFatal(const std::string& message) {
+  std::fprintf(stderr, "standin (virtual time): %s\n", message.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+}  // namespace
+
+VirtualWorld* VirtualWorld::instance_ = nullptr;
+
+// ----- VThread -------------------------------------------------------------------
+
+VThread::VThread(std::string name, std::function<void()> body, size_t stack_size)
+    : name_(std::move(name)), body_(std::move(body)) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  mapping_size_ = stack_size + page;
+  mapping_ = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping_ == MAP_FAILED) VirtualFatal("cannot map a virtual thread's stack");
+  if (mprotect(mapping_, page, PROT_NONE) != 0) VirtualFatal("cannot protect a stack guard page");
+  if (getcontext(&context_) != 0) VirtualFatal("getcontext failed");
+  context_.uc_stack.ss_sp = static_cast<char*>(mapping_) + page;
+  context_.uc_stack.ss_size = stack_size;
+  context_.uc_link = nullptr;
+  const auto address = reinterpret_cast<uintptr_t>(this);
+  makecontext(&context_, reinterpret_cast<void (*)()>(&VThread::Entry), 2,
+              static_cast<uint32_t>(address & 0xffffffffu), static_cast<uint32_t>(address >> 32));
+}
+
+VThread::~VThread() {
+  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
+}
+
+void VThread::Entry(uint32_t lo, uint32_t hi) {
+  auto* self = reinterpret_cast<VThread*>((static_cast<uintptr_t>(hi) << 32) | lo);
+  self->body_();
+  self->body_ = nullptr;
+  self->finished_ = true;
+  VirtualWorld* world = VirtualWorld::Get();
+  for (VThread* joiner : self->joiners_) world->Wake(joiner);
+  self->joiners_.clear();
+  world->SwitchToScheduler();
+  VirtualFatal("a finished virtual thread was resumed");
+}
+
+// ----- VirtualWorld ----------------------------------------------------------------
+
+VirtualWorld::VirtualWorld(uint64_t seed) : random_(seed ^ 0x7157A11) {
+  if (instance_ != nullptr) VirtualFatal("two virtual worlds at once");
+  // A wall clock in 2026 with the seed's phase against the coarse ticks.
+  epoch_ = 1780000000ull * 1000000 + (seed * 7919) % kTickUs;
+  now_ = 1000000;  // 1 s in: no timer is ever at 0
+  instance_ = this;
+}
+
+VirtualWorld::~VirtualWorld() {
+  for (VThread* thread : threads_) delete thread;
+  instance_ = nullptr;
+}
+
+Micros VirtualWorld::WhenCoarseReaches(Micros coarse) const {
+  // CoarseWall(t) = floor((epoch + t) / tick) * tick >= coarse  <=>  epoch + t >= ceil(coarse / tick) * tick.
+  const Micros target_wall = (coarse + kTickUs - 1) / kTickUs * kTickUs;
+  return target_wall > epoch_ ? std::max(now_, target_wall - epoch_) : now_;
+}
+
+VThread* VirtualWorld::Spawn(std::string name, std::function<void()> body, size_t stack_size) {
+  auto* thread = new VThread(std::move(name), std::move(body), stack_size);
+  threads_.push_back(thread);
+  runnable_.push_back(thread);
+  return thread;
+}
+
+void VirtualWorld::Join(VThread* thread) {
+  if (current_ == nullptr) VirtualFatal("Join called outside a virtual thread");
+  if (thread == current_) VirtualFatal("a virtual thread joins itself");
+  while (!thread->finished_) {
+    thread->joiners_.push_back(current_);
+    Park(0, "join");
+  }
+  Free(thread);
+}
+
+void VirtualWorld::Free(VThread* thread) {
+  threads_.erase(std::remove(threads_.begin(), threads_.end(), thread), threads_.end());
+  delete thread;
+}
+
+bool VirtualWorld::Park(Micros deadline, const char* waiting_for) {
+  VThread* self = current_;
+  if (self == nullptr) VirtualFatal(std::string("Park (") + waiting_for + ") called outside a virtual thread");
+  const uint64_t token = ++self->wait_token_;
+  self->parked_ = true;
+  self->timed_out_ = false;
+  self->waiting_for_ = waiting_for;
+  self->wake_at_ = deadline;
+  if (deadline != 0) timers_.emplace(std::make_pair(std::max(deadline, now_), sequence_++), std::make_pair(self, token));
+  SwitchToScheduler();
+  return self->timed_out_;
+}
+
+void VirtualWorld::Wake(VThread* thread) {
+  if (thread == nullptr || !thread->parked_) return;
+  thread->parked_ = false;
+  thread->wait_token_++;  // its timer, if any, is now stale
+  runnable_.push_back(thread);
+}
+
+void VirtualWorld::FreezeAll(Micros us) {
+  // Nothing runs until then; timers due meanwhile fire in order after it.
+  frozen_until_ = now_ + us;
+  Park(frozen_until_, "freeze");
+}
+
+Micros VirtualWorld::Jitter(Micros max) { return max == 0 ? 0 : random_() % (max + 1); }
+
+void VirtualWorld::Trace(uint64_t value) {
+  for (int i = 0; i < 8; i++) {
+    trace_hash_ ^= (value >> (8 * i)) & 0xff;
+    trace_hash_ *= 1099511628211ull;
+  }
+}
+
+void VirtualWorld::SwitchToScheduler() {
+  VThread* self = current_;
+  swapcontext(&self->context_, &scheduler_context_);
+}
+
+bool VirtualWorld::Run() {
+  while (true) {
+    if (!runnable_.empty()) {
+      VThread* next = runnable_.front();
+      runnable_.pop_front();
+      current_ = next;
+      switches_.fetch_add(1, std::memory_order_relaxed);
+      running_name_ = next->name_.c_str();
+      swapcontext(&scheduler_context_, &next->context_);
+      running_name_ = "scheduler";
+      current_ = nullptr;
+      continue;
+    }
+    // Nothing can run: jump to the next due timer.
+    while (!timers_.empty()) {
+      auto first = timers_.begin();
+      VThread* thread = first->second.first;
+      const uint64_t token = first->second.second;
+      const Micros due = first->first.first;
+      timers_.erase(first);
+      if (thread->wait_token_ != token || !thread->parked_) continue;  // stale
+      // During a whole-process freeze nothing runs: what fell due fires
+      // when it ends.
+      now_ = std::max({now_, due, frozen_until_});
+      thread->parked_ = false;
+      thread->timed_out_ = true;
+      thread->wait_token_++;
+      std::vector<VThread*> batch{thread};
+      // Everything due at the same time becomes runnable together, in an
+      // order the seed chooses (real threads race there).
+      while (!timers_.empty() && timers_.begin()->first.first <= now_) {
+        auto same = timers_.begin();
+        VThread* other = same->second.first;
+        const uint64_t other_token = same->second.second;
+        timers_.erase(same);
+        if (other->wait_token_ != other_token || !other->parked_) continue;
+        other->parked_ = false;
+        other->timed_out_ = true;
+        other->wait_token_++;
+        batch.push_back(other);
+      }
+      std::shuffle(batch.begin(), batch.end(), random_);
+      runnable_.insert(runnable_.end(), batch.begin(), batch.end());
+      break;
+    }
+    if (!runnable_.empty()) continue;
+    bool alive = false;
+    for (VThread* thread : threads_) alive |= !thread->finished_;
+    if (!alive) return true;
+    std::fprintf(stderr, "labtest --virtual: deadlock at virtual time %.6f s: every thread is blocked and nothing is due\n",
+                 now_ / 1e6);
+    for (VThread* thread : threads_) {
+      if (!thread->finished_) std::fprintf(stderr, "  %s: waiting for %s\n", thread->name_.c_str(), thread->waiting_for_);
+    }
+    return false;
+  }
+}
+
+// ----- Thread ------------------------------------------------------------------------
+
+Thread::Thread(std::string name, std::function<void()> body) {
+  if (VirtualWorld::On()) {
+    virtual_thread_ = VirtualWorld::Get()->Spawn(std::move(name), std::move(body));
+  } else {
+    os_thread_ = std::thread(std::move(body));
+  }
+}
+
+Thread::Thread(Thread&& other) noexcept
+    : os_thread_(std::move(other.os_thread_)), virtual_thread_(other.virtual_thread_) {
+  other.virtual_thread_ = nullptr;
+}
+
+Thread& Thread::operator=(Thread&& other) noexcept {
+  if (this != &other) {
+    if (joinable()) join();
+    os_thread_ = std::move(other.os_thread_);
+    virtual_thread_ = other.virtual_thread_;
+    other.virtual_thread_ = nullptr;
+  }
+  return *this;
+}
+
+Thread::~Thread() {
+  if (joinable()) join();
+}
+
+void Thread::join() {
+  if (virtual_thread_ != nullptr) {
+    VirtualWorld::Get()->Join(virtual_thread_);
+    virtual_thread_ = nullptr;
+  } else if (os_thread_.joinable()) {
+    os_thread_.join();
+  }
+}
+
+}  // namespace standin

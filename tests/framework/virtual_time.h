@@ -1,0 +1,161 @@
+// Virtual time: the whole stand-in (every reactor, the test thread, the
+// tests' helper threads and the unreliable-network thread) on ONE OS thread,
+// as "virtual threads" of one deterministic scheduler, with a clock that
+// jumps to the next due event when nothing can run.
+//
+// Off by default: the real-time stand-in uses OS threads and real clocks.
+// `labtest --virtual` turns it on before anything else starts.
+#pragma once
+
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <deque>
+#include <functional>
+#include <map>
+#include <random>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace standin {
+
+using Micros = uint64_t;
+class Reactor;
+
+// One virtual thread: a fiber of the scheduler with its own stack.
+class VThread {
+ public:
+  const std::string& name() const { return name_; }
+  bool finished() const { return finished_; }
+  // The reactor whose loop this thread runs (Reactor::Current in virtual time).
+  Reactor* reactor() const { return reactor_; }
+  void set_reactor(Reactor* reactor) { reactor_ = reactor; }
+
+ private:
+  friend class VirtualWorld;
+  VThread(std::string name, std::function<void()> body, size_t stack_size);
+  ~VThread();
+  static void Entry(uint32_t lo, uint32_t hi);
+
+  std::string name_;
+  std::function<void()> body_;
+  ucontext_t context_{};
+  void* mapping_ = nullptr;
+  size_t mapping_size_ = 0;
+  bool finished_ = false;
+  bool parked_ = false;
+  bool timed_out_ = false;
+  uint64_t wait_token_ = 0;
+  const char* waiting_for_ = "";
+  Micros wake_at_ = 0;
+  Reactor* reactor_ = nullptr;  // the reactor whose loop this thread runs
+  std::vector<VThread*> joiners_;
+};
+
+class VirtualWorld {
+  friend class VThread;
+
+ public:
+  // The world of this process, or nullptr in real time.
+  static VirtualWorld* Get() { return instance_; }
+  static bool On() { return instance_ != nullptr; }
+
+  // `seed` places the coarse clock's tick phase and the epoch.
+  explicit VirtualWorld(uint64_t seed);
+  ~VirtualWorld();
+
+  // Runs every virtual thread until all have finished. Returns false (after
+  // printing which threads wait for what) on a deadlock: every thread
+  // blocked and nothing due.
+  bool Run();
+
+  // Clocks: monotonic microseconds since the world began, plus a fixed
+  // epoch for the wall clock; the coarse wall clock moves in kTickUs ticks.
+  static constexpr Micros kTickUs = 4000;
+  Micros Now() const { return now_; }
+  Micros Wall() const { return epoch_ + now_; }
+  Micros CoarseWall() const { return Wall() / kTickUs * kTickUs; }
+  // The first virtual time at which the coarse wall clock reads >= `coarse`.
+  Micros WhenCoarseReaches(Micros coarse) const;
+
+  // Threads. Spawn may be called from the main OS thread before Run, or
+  // from any virtual thread.
+  VThread* Spawn(std::string name, std::function<void()> body, size_t stack_size = 1 << 20);
+  void Join(VThread* thread);  // from a virtual thread; frees it
+  VThread* Current() const { return current_; }
+
+  // Blocks the calling virtual thread until Wake or `deadline` (0: none).
+  // Returns true if the deadline woke it.
+  bool Park(Micros deadline, const char* waiting_for);
+  void SleepUntil(Micros deadline) { Park(deadline, "sleep"); }
+  // Makes a parked thread runnable (a no-op for one that is not parked).
+  void Wake(VThread* thread);
+
+  // A whole-process freeze: nothing runs for `us`; every timer that falls
+  // due meanwhile fires at once, in order, when it ends (like SIGSTOP and
+  // SIGCONT). Called from a virtual thread, which resumes after it.
+  void FreezeAll(Micros us);
+
+  // A seeded draw in [0, max]: wake-up latencies of OS threads, and the
+  // order of threads that fall due at the same instant, are choices the
+  // seed makes.
+  Micros Jitter(Micros max);
+
+  // Mixes `value` into the run's trace hash.
+  void Trace(uint64_t value);
+  uint64_t trace_hash() const { return trace_hash_; }
+  uint64_t switches() const { return switches_.load(std::memory_order_relaxed); }
+  // The running thread's name, for a watchdog on another OS thread.
+  const char* running_name() const { return running_name_.load(); }
+
+ private:
+  void SwitchToScheduler();
+  void Free(VThread* thread);
+
+  static VirtualWorld* instance_;
+  Micros now_ = 0;
+  Micros epoch_;
+  ucontext_t scheduler_context_{};
+  VThread* current_ = nullptr;
+  std::deque<VThread*> runnable_;
+  // (due time, sequence) -> (thread, token): equal times fire in the order
+  // they were set.
+  std::map<std::pair<Micros, uint64_t>, std::pair<VThread*, uint64_t>> timers_;
+  uint64_t sequence_ = 0;
+  std::mt19937_64 random_;
+  std::vector<VThread*> threads_;  // not yet joined (finished or not)
+  uint64_t trace_hash_ = 1469598103934665603ull;
+  std::atomic<uint64_t> switches_{0};
+  std::atomic<const char*> running_name_{"scheduler"};
+  Micros frozen_until_ = 0;
+};
+
+// Mixes values into the trace hash of a virtual run (no-op in real time).
+inline void TraceEvent(std::initializer_list<uint64_t> values) {
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    for (uint64_t value : values) world->Trace(value);
+  }
+}
+
+// A thread of the harness: an OS thread in real time, a virtual thread in
+// virtual time.
+class Thread {
+ public:
+  Thread() = default;
+  Thread(std::string name, std::function<void()> body);
+  Thread(Thread&& other) noexcept;
+  Thread& operator=(Thread&& other) noexcept;
+  ~Thread();  // joins if still joinable
+  bool joinable() const { return os_thread_.joinable() || virtual_thread_ != nullptr; }
+  void join();
+
+ private:
+  std::thread os_thread_;
+  VThread* virtual_thread_ = nullptr;
+};
+
+}  // namespace standin
