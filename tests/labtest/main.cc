@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "bench.h"
 #include "raft_lab_test.h"
 
 namespace {
@@ -31,7 +32,8 @@ void Usage(FILE* out) {
                "  --virtual             run in virtual time on one OS thread: deterministic by seed;\n"
                "                        prints each run's trace hash; -r N runs seeds N.. and summarizes\n"
                "  --freeze MS           (virtual) freeze the whole process for MS ms every 10-20 s (seeded)\n"
-               "  --freeze-one MS       (virtual) freeze one server's reactor for MS ms every 10-20 s\n");
+               "  --freeze-one MS       (virtual) freeze one server's reactor for MS ms every 10-20 s\n"
+               "  --bench [--churn-seeds N]  the benchmark table instead of the suite (real or --virtual time)\n");
 }
 
 bool ParseTests(const std::string& list, std::set<int>* out) {
@@ -188,7 +190,8 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::set<int> tests;
   unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0;
-  bool seed_given = false, virtual_time = false;
+  bool seed_given = false, virtual_time = false, bench = false;
+  unsigned long long churn_seeds = 0;
   standin::LabOptions options;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
@@ -226,6 +229,14 @@ int main(int argc, char** argv) {
       options.real_test11_defect = true;
     } else if (arg == "--virtual") {
       virtual_time = true;
+    } else if (arg == "--bench") {
+      bench = true;
+    } else if (arg == "--churn-seeds") {
+      const char* n = value("--churn-seeds");
+      if (!ParseNumber(n, &churn_seeds)) {
+        std::fprintf(stderr, "labtest: bad --churn-seeds '%s'\n", n);
+        return 2;
+      }
     } else if (arg == "--freeze" || arg == "--freeze-one") {
       const char* n = value(arg.c_str());
       if (!ParseNumber(n, arg == "--freeze" ? &freeze_ms : &freeze_one_ms)) {
@@ -265,6 +276,15 @@ int main(int argc, char** argv) {
   if ((freeze_ms > 0 || freeze_one_ms > 0) && !virtual_time) {
     std::fprintf(stderr, "labtest: --freeze and --freeze-one need --virtual (in real time, use scripts/stress --freeze)\n");
     return 2;
+  }
+  if (bench) {
+    const int seeds = churn_seeds > 0 ? static_cast<int>(churn_seeds) : (virtual_time ? 10 : 3);
+    standin::SeedFrameworkRandom(seed);
+    if (!virtual_time) return standin::RunBench(config, seed, seeds);
+    standin::VirtualWorld world(seed);
+    int status = 0;
+    world.Spawn("bench", [&] { status = standin::RunBench(config, seed, seeds); }, 4 << 20);
+    return world.Run() ? status : 3;
   }
   if (virtual_time) return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms);
 

@@ -42,6 +42,7 @@ RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
     : seed_(seed),
       network_(seed),
       committed_(NSERVERS, std::vector<int>{0}),
+      applied_at_(NSERVERS, std::vector<Micros>{0}),
       explicitly_disconnected_(NSERVERS, false),
       rpc_baseline_(NSERVERS, 0),
       network_random_(seed) {
@@ -93,6 +94,33 @@ void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<
     std::abort();
   }
   list.push_back(lab->value);
+  applied_at_[server].push_back(NowMicros());
+}
+
+uint64_t RaftTestConfig::AppliedCount(int i) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  return committed_[i].size() - 1;
+}
+
+Micros RaftTestConfig::AppliedAt(int i, uint64_t index) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  return index < applied_at_[i].size() ? applied_at_[i][index] : 0;
+}
+
+int RaftTestConfig::CurrentLeader() {
+  int leader = -1;
+  uint64_t best = 0;
+  for (int i = 0; i < NSERVERS; i++) {
+    if (servers_[i]->IsDisconnected()) continue;
+    bool is_leader = false;
+    uint64_t term = 0;
+    servers_[i]->GetState(&is_leader, &term);
+    if (is_leader && term > best) {
+      best = term;
+      leader = i;
+    }
+  }
+  return leader;
 }
 
 // ----- Leaders and terms -------------------------------------------------------------

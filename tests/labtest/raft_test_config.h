@@ -85,6 +85,14 @@ class RaftTestConfig {
   bool IsServerDisconnected(int i) { return servers_[i]->IsDisconnected(); }
   // Stops server i's reactor alone for `us` (labtest --virtual --freeze-one).
   void FreezeServer(int i, Micros us) { reactors_[i]->FreezeFor(us); }
+  void SetSlowness(int i, Micros us) { reactors_[i]->SetSlowness(us); }
+
+  // For the benchmark: how many entries server i has applied, and when it
+  // applied `index` (monotonic us; 0 if not yet).
+  uint64_t AppliedCount(int i);
+  Micros AppliedAt(int i, uint64_t index);
+  // The server that claims to lead with the highest term, or -1; no waiting.
+  int CurrentLeader();
 
   // On: a network-control thread acts at once and then every 100 ms. Off:
   // only clears the flag and returns; the thread notices after its current
@@ -111,6 +119,7 @@ class RaftTestConfig {
 
   std::mutex commit_mutex_;
   std::vector<std::vector<int>> committed_;  // [server][index], index 0 a placeholder
+  std::vector<std::vector<Micros>> applied_at_;  // [server][index], as committed_
 
   std::mutex net_mutex_;
   std::vector<bool> explicitly_disconnected_;
