@@ -43,7 +43,7 @@ use crate::wrappers::{
 /// How often an idle leader's replication fiber looks for new entries while
 /// entries are flowing: a `start` on a test thread cannot wake a fiber, so
 /// this bounds the delay before a new entry is sent.
-const LEADER_POLL_US: Micros = 2_000;
+const LEADER_POLL_US: Micros = 1_000;
 /// The same after `QUIET_AFTER_US` without an entry: each wake-up costs a
 /// reactor turn and two context switches, and an idle leader has nothing to
 /// pick up.
@@ -198,7 +198,7 @@ impl RaftServer {
     /// Back on the network, with a fresh election timeout.
     pub fn reconnect(&self) {
         self.set_disconnected(false);
-        self.core().reset_election_timer(wrappers::now_us());
+        self.core().restart_election_timer_after_reconnect(wrappers::now_us());
     }
 
     pub fn stop(&self) {
@@ -232,7 +232,21 @@ impl RaftServer {
             reply.send(request.term, false);
             return;
         }
-        let response = self.core().handle_request_vote(wrappers::now_us(), &request);
+        let (response, voted_for, last_index, last_term) = {
+            let mut core = self.core();
+            let response = core.handle_request_vote(wrappers::now_us(), &request);
+            (response, core.voted_for(), core.last_index(), core.log().last_term())
+        };
+        log::debug!(
+            "server {}: vote request of {} for term {} (log {}/t{}): {} (term {}, voted for {voted_for:?}, log {last_index}/t{last_term})",
+            self.ids.site_id,
+            request.candidate_id,
+            request.term,
+            request.last_log_index,
+            request.last_log_term,
+            if response.vote_granted { "granted" } else { "refused" },
+            response.term
+        );
         reply.send(response.term, response.vote_granted);
     }
 
@@ -417,6 +431,12 @@ impl RaftServer {
                     core.handle_election_outcome(wrappers::now_us(), outcome);
                     if core.is_leader() {
                         log::info!("server {}: leader of term {}", self.ids.site_id, core.term());
+                    } else {
+                        log::debug!(
+                            "server {}: lost the election for term {} (refused: {refused}, highest term seen {highest_refusing_term})",
+                            self.ids.site_id,
+                            request.term
+                        );
                     }
                     return;
                 }

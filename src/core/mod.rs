@@ -69,8 +69,9 @@ pub struct CoreConfig {
     pub election_timeout: Interval,
     /// An idle follower hears from the leader at least this often (§5.2).
     pub heartbeat_interval: Interval,
-    /// After a request to a follower is lost, wait this long (from its send)
-    /// before probing again.
+    /// After requests to a follower are lost again and again, wait this long
+    /// (from the last send) before probing again; after the first loss in a
+    /// row an eighth of it, doubling with each further loss.
     pub unreachable_backoff: Interval,
     /// Requests outstanding per follower once its log is known to match.
     pub max_in_flight: usize,
@@ -99,7 +100,7 @@ impl CoreConfig {
             // A peer off the network answers at once; probing it more often
             // than a heartbeat would cost more than a heartbeat does.
             unreachable_backoff: Interval::new(400_000, 600_000),
-            max_in_flight: 8,
+            max_in_flight: 64,
             // The election fiber ticks about every 20 ms (at most 30).
             stall_threshold: 250_000,
             seed,
@@ -296,6 +297,18 @@ impl<C: Clone> RaftCore<C> {
     /// Restart the election timer with a fresh random timeout (§5.2).
     pub fn reset_election_timer(&mut self, now: Micros) {
         self.election_deadline = now + self.config.election_timeout.draw(&mut self.rng);
+    }
+
+    /// Back on the network: give a leader time to be heard before
+    /// campaigning (at least a random half-to-full minimum timeout), but
+    /// keep the time already waited when that is longer. A full fresh
+    /// timeout at every reconnect would starve elections on a flapping
+    /// network, where each server is cut off about once a second (the
+    /// lab's unreliable mode), longer than the minimum timeout never passes.
+    pub fn restart_election_timer_after_reconnect(&mut self, now: Micros) {
+        let min = self.config.election_timeout.min;
+        let grace = Interval::new(min / 2, min).draw(&mut self.rng);
+        self.election_deadline = self.election_deadline.max(now + grace);
     }
 
     /// Figure 2, Rules for Servers, All Servers: "If RPC request or response
@@ -641,9 +654,10 @@ impl<C: Clone> RaftCore<C> {
         let Some(pr) = self.progress.get_mut(&peer) else { return };
         match outcome {
             // The pause counts from the send, so a peer that answers "lost"
-            // at once is probed once per backoff, and a request that timed
-            // out is followed by a probe soon after.
-            AppendOutcome::Lost => pr.record_lost(&sent, sent.sent_at + backoff),
+            // at once is probed about once per backoff (after a short first
+            // pause), and a request that timed out is followed by a probe
+            // soon after.
+            AppendOutcome::Lost => pr.record_lost(&sent, backoff),
             AppendOutcome::Replied(reply) if reply.success => {
                 if pr.record_success(&sent) {
                     self.maybe_commit();

@@ -58,6 +58,11 @@ pub struct Progress {
     /// After a lost request, nothing is sent before this time, so an
     /// unreachable follower is not flooded (each attempt is a counted RPC).
     pub paused_until: Micros,
+    /// Requests lost in a row (of the current epoch); any reply resets it.
+    /// The pause after a loss doubles with it: a follower cut off for a
+    /// moment (a flapping network) is probed again soon, one cut off for
+    /// long about once per heartbeat interval.
+    pub losses_in_a_row: u32,
 }
 
 impl Progress {
@@ -75,6 +80,7 @@ impl Progress {
             heartbeat_due_at: 0,
             commit_sent: 0,
             paused_until: 0,
+            losses_in_a_row: 0,
         }
     }
 
@@ -115,12 +121,15 @@ impl Progress {
     /// and everything after it: go back to empty probes from it (not from
     /// `match_index + 1`: a new leader's `match_index` is 0, and the whole
     /// log would go out again), the first one at `resume_at`.
-    pub fn record_lost(&mut self, sent: &SentAppend, resume_at: Micros) {
+    /// `full_pause` is the longest pause; the first loss in a row pauses an
+    /// eighth of it, each further one twice as long as the last.
+    pub fn record_lost(&mut self, sent: &SentAppend, full_pause: Micros) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if sent.epoch == self.epoch {
             let retry_from = (sent.prev_log_index + 1).min(self.next_index);
             self.reset(retry_from, ReplicationMode::Unresponsive);
-            self.paused_until = resume_at;
+            self.paused_until = sent.sent_at + (full_pause >> (3 - self.losses_in_a_row.min(3)));
+            self.losses_in_a_row += 1;
         }
         // It may not know what that request told it about the commit index.
         self.commit_sent = self.commit_sent.min(self.match_index);
@@ -131,6 +140,7 @@ impl Progress {
     /// Returns true if `match_index` moved.
     pub fn record_success(&mut self, sent: &SentAppend) -> bool {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.losses_in_a_row = 0;
         let index = sent.last_index();
         let moved = index > self.match_index;
         if moved {
@@ -150,6 +160,7 @@ impl Progress {
     /// last index that may still match.
     pub fn record_rejection(&mut self, sent: &SentAppend, hint: Index) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.losses_in_a_row = 0;
         if sent.epoch == self.epoch {
             let next = (hint + 1).min(sent.prev_log_index);
             self.reset(next, ReplicationMode::Probe);
@@ -201,12 +212,22 @@ mod tests {
         let entry = sent(3, true, pr.epoch);
         pr.record_sent(10, &entry, 3, 100);
         assert_eq!(pr.next_index, 5);
-        pr.record_lost(&entry, 500);
+        pr.record_lost(&entry, 800);
         assert_eq!(pr.mode, ReplicationMode::Unresponsive);
         assert_eq!(pr.next_index, 4, "probe again from the lost request");
         assert!(!pr.may_send_entry(9, 8));
         assert!(pr.probe_due());
-        assert_eq!(pr.paused_until, 500);
+        assert_eq!(pr.paused_until, 100, "an eighth of the full pause after the first loss");
+        // Lost again and again: the pause doubles up to the full one.
+        let mut pauses = Vec::new();
+        for at in [200, 1_000, 2_000, 3_000] {
+            let probe = sent(3, false, pr.epoch);
+            let probe = SentAppend { sent_at: at, ..probe };
+            pr.record_sent(at, &probe, 3, 100);
+            pr.record_lost(&probe, 800);
+            pauses.push(pr.paused_until - at);
+        }
+        assert_eq!(pauses, vec![200, 400, 800, 800]);
         assert!(pr.match_index < pr.next_index);
     }
 

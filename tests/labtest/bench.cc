@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,21 +66,9 @@ int WaitForLeader(RaftTestConfig* cluster) {
   return -1;
 }
 
-bool AppliedEverywhere(RaftTestConfig* cluster, uint64_t index) {
-  for (int i = 0; i < NSERVERS; i++) {
-    if (cluster->AppliedCount(i) < index) return false;
-  }
-  return true;
-}
-
 // Waits until `index` is applied on all five (false after `timeout_us`).
 bool WaitApplied(RaftTestConfig* cluster, uint64_t index, Micros timeout_us) {
-  const Micros deadline = NowMicros() + timeout_us;
-  while (!AppliedEverywhere(cluster, index)) {
-    if (NowMicros() > deadline) return false;
-    Pause(100);
-  }
-  return true;
+  return cluster->WaitAppliedEverywhere(index, timeout_us);
 }
 
 Micros Percentile(std::vector<Micros> values, double p) {
@@ -195,6 +184,9 @@ void CatchUp(const Config& config, uint64_t seed, uint64_t behind, int slowness_
 // unreliable network on, for `seconds`. Returns the longest stretch with no
 // new commit anywhere, in us.
 Micros Churn(const Config& config, uint64_t seed, int seconds, uint64_t* committed, uint64_t* rpcs, std::string* cpu) {
+  // RAFT_BENCH_TRACE=1: what the chaos thread does, leader changes and
+  // commit progress, with times, to explain a long gap.
+  const bool trace = std::getenv("RAFT_BENCH_TRACE") != nullptr;
   RaftTestConfig cluster(config, seed);
   WaitForLeader(&cluster);
   std::atomic<bool> stop{false};
@@ -222,11 +214,16 @@ Micros Churn(const Config& config, uint64_t seed, int seconds, uint64_t* committ
       if (it != down.end()) {
         cluster.Reconnect(server);
         down.erase(it);
+        if (trace) std::fprintf(stderr, "  %9.3f s chaos: reconnect %d\n", NowMicros() / 1e6, server);
       } else if (down.size() < 2) {
         cluster.Disconnect(server);
         down.push_back(server);
+        if (trace) std::fprintf(stderr, "  %9.3f s chaos: disconnect %d\n", NowMicros() / 1e6, server);
       }
-      cluster.SetSlowness(static_cast<int>(random() % NSERVERS), (random() % 27) * 1000);
+      const int slowed = static_cast<int>(random() % NSERVERS);
+      const Micros slowness = (random() % 27) * 1000;
+      cluster.SetSlowness(slowed, slowness);
+      if (trace) std::fprintf(stderr, "  %9.3f s chaos: slowness of %d = %lu ms\n", NowMicros() / 1e6, slowed, (unsigned long)(slowness / 1000));
     }
     for (int server : down) cluster.Reconnect(server);
   });
@@ -241,11 +238,21 @@ Micros Churn(const Config& config, uint64_t seed, int seconds, uint64_t* committ
     return m;
   }();
   most = start_most;
+  int last_leader = -2;
   while (NowMicros() < end) {
     Pause(5000);
     uint64_t now_most = 0;
     for (int s = 0; s < NSERVERS; s++) now_most = std::max(now_most, cluster.AppliedCount(s));
     const Micros now = NowMicros();
+    if (trace) {
+      const int leader = cluster.CurrentLeader();
+      if (leader != last_leader) std::fprintf(stderr, "  %9.3f s leader (highest term, connected): %d\n", now / 1e6, leader);
+      last_leader = leader;
+      if (now_most > most && now - last_progress > 500000) {
+        std::fprintf(stderr, "  %9.3f s commit moves again after %.2f s (index %lu)\n", now / 1e6, (now - last_progress) / 1e6,
+                    (unsigned long)now_most);
+      }
+    }
     if (now_most > most) {
       longest = std::max(longest, now - last_progress);
       last_progress = now;

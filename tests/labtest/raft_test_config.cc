@@ -95,6 +95,29 @@ void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<
   }
   list.push_back(lab->value);
   applied_at_[server].push_back(NowMicros());
+  applied_cv_.notify_all();
+}
+
+bool RaftTestConfig::WaitAppliedEverywhere(uint64_t index, Micros timeout_us) {
+  auto all_applied = [&] {
+    for (const auto& list : committed_) {
+      if (list.size() <= index) return false;
+    }
+    return true;
+  };
+  const Micros deadline = NowMicros() + timeout_us;
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(commit_mutex_);
+        if (all_applied()) return true;
+      }
+      if (NowMicros() > deadline) return false;
+      world->SleepUntil(NowMicros() + 100);
+    }
+  }
+  std::unique_lock<std::mutex> lock(commit_mutex_);
+  return applied_cv_.wait_for(lock, std::chrono::microseconds(timeout_us), all_applied);
 }
 
 uint64_t RaftTestConfig::AppliedCount(int i) {
