@@ -21,7 +21,7 @@
 
 pub mod core;
 pub mod ffi;
-mod logging;
+pub mod logging;
 pub mod server;
 pub mod wrappers;
 

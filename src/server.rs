@@ -34,6 +34,8 @@ use crate::core::{
     AppendOutcome, AppendRequest, AppendResponse, CoreConfig, ElectionOutcome, Entry, Index,
     Micros, NodeId, RaftCore, Role, SentAppend, Term, VoteRequest,
 };
+use crate::event;
+use crate::logging::Who;
 use crate::wrappers::{
     self, AppNext, AppendArgs, AppendReply, AppendReplyValues, Command, Commo, FrameIds,
     PendingAppend, RaftLogs, VoteReply,
@@ -53,6 +55,9 @@ const QUIET_AFTER_US: Micros = 1_000_000;
 const IDLE_POLL_US: Micros = 20_000;
 /// How often a candidate checks its vote quorum event.
 const VOTE_POLL_US: Micros = 2_000;
+/// A sleep of the election fiber this much longer than asked is logged as a
+/// stall (topic "timer").
+const STALL_NOTE_US: Micros = 250_000;
 /// How long a leader waits for an AppendEntries reply before calling it
 /// lost. While it waits, the fiber cannot send that follower a heartbeat, so
 /// this plus the heartbeat interval (800 ms) must stay below the shortest
@@ -126,6 +131,17 @@ impl RaftServer {
         self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Who this server is now, for a log line. Takes the core lock: never
+    /// call it while holding a core guard (use `who_in` then).
+    fn who(&self) -> Who {
+        let core = self.core();
+        self.who_in(&core)
+    }
+
+    fn who_in(&self, core: &RaftCore<Command>) -> Who {
+        Who { id: self.ids.site_id, term: core.term(), role: core.role() }
+    }
+
     /// A sleep drawn from [period / 2, 3 * period / 2): on average `period`,
     /// but never in step with anything periodic outside (the harness sleeps
     /// round numbers, and the framework's clock moves in coarse ticks).
@@ -192,7 +208,10 @@ impl RaftServer {
     /// threads: only the flag changes here; the election fiber moves the
     /// proxies on the reactor thread (abi.md, "Disconnection").
     pub fn set_disconnected(&self, disconnected: bool) {
-        self.disconnected.store(disconnected, Ordering::SeqCst);
+        let was = self.disconnected.swap(disconnected, Ordering::SeqCst);
+        if was != disconnected {
+            event!(info, "network", self.who(), "network {}", if disconnected { "down" } else { "up" });
+        }
     }
 
     /// Back on the network, with a fresh election timeout.
@@ -237,15 +256,17 @@ impl RaftServer {
             let response = core.handle_request_vote(wrappers::now_us(), &request);
             (response, core.voted_for(), core.last_index(), core.log().last_term())
         };
-        log::debug!(
-            "server {}: vote request of {} for term {} (log {}/t{}): {} (term {}, voted for {voted_for:?}, log {last_index}/t{last_term})",
-            self.ids.site_id,
+        event!(
+            debug,
+            "vote",
+            self.who(),
+            "{} S{} for term {} (its log {}/t{}; mine {last_index}/t{last_term}, voted for {})",
+            if response.vote_granted { "grant" } else { "refuse" },
             request.candidate_id,
             request.term,
             request.last_log_index,
             request.last_log_term,
-            if response.vote_granted { "granted" } else { "refused" },
-            response.term
+            voted_for.map_or("no one".to_string(), |v| format!("S{v}"))
         );
         reply.send(response.term, response.vote_granted);
     }
@@ -256,7 +277,26 @@ impl RaftServer {
             reply.send(AppendReplyValues::default()); // the "lost" answer
             return;
         }
-        let response = self.core().handle_append_entries(wrappers::now_us(), request);
+        let carried = request.entry.is_some();
+        let (response, commit_before, commit_after, who) = {
+            let mut core = self.core();
+            let before = core.commit_index();
+            let response = core.handle_append_entries(wrappers::now_us(), request);
+            (response, before, core.commit_index(), self.who_in(&core))
+        };
+        event!(
+            trace,
+            "append",
+            who,
+            "{} {}: {} (last index {})",
+            if carried { "entry" } else { "heartbeat" },
+            if response.success { "accepted" } else { "rejected" },
+            response.term,
+            response.last_log_index
+        );
+        if commit_after > commit_before {
+            event!(debug, "commit", who, "commit index {commit_after} (from the leader)");
+        }
         reply.send(AppendReplyValues {
             ok: response.success as u64,
             term: response.term,
@@ -285,6 +325,9 @@ impl RaftServer {
                 for (index, command) in &batch {
                     app_next.apply(*index, command);
                 }
+                if let (Some((first, _)), Some((last, _))) = (batch.first(), batch.last()) {
+                    event!(debug, "apply", self.who(), "applied {first}..={last}");
+                }
             }
             self.applying.store(false, Ordering::SeqCst);
             // Entries committed between our last look and the release above
@@ -301,11 +344,11 @@ impl RaftServer {
     /// Starts the fibers, once. Called on the reactor thread by `setup`.
     pub fn setup(self: &Arc<Self>) {
         if self.fibers_started.swap(true, Ordering::SeqCst) {
-            log::warn!("server {}: setup called twice; ignored", self.ids.site_id);
+            event!(warn, "api", self.who(), "setup called twice; ignored");
             return;
         }
         let Some(commo) = self.commo() else {
-            log::error!("server {}: setup without a commo; not starting", self.ids.site_id);
+            event!(error, "api", self.who(), "setup without a commo; not starting");
             return;
         };
         let sites: Vec<NodeId> = commo
@@ -317,10 +360,7 @@ impl RaftServer {
         let mut sorted_sites = sites.clone();
         sorted_sites.sort_unstable();
         if !sites.is_empty() && sorted_sites != peers {
-            log::error!(
-                "server {}: proxies list peers {sites:?}, the config implies {peers:?}",
-                self.ids.site_id
-            );
+            event!(error, "api", self.who(), "proxies list peers {sites:?}, the config implies {peers:?}");
         }
         if !self.is_test_mode && self.ids.locale_id == 0 {
             self.core().force_leadership(wrappers::now_us());
@@ -357,6 +397,7 @@ impl RaftServer {
             } else {
                 commo.restore_proxies(self.ids.partition_id, self.ids.locale_id);
             }
+            event!(debug, "network", self.who(), "proxies {}", if want_down { "saved to the backup" } else { "restored" });
             self.proxies_saved.store(want_down, Ordering::SeqCst);
         }
     }
@@ -398,7 +439,12 @@ impl RaftServer {
                     core.election_deadline().saturating_sub(now)
                 }
             };
-            wrappers::fiber_sleep(until_due.clamp(1_000, self.jittered(IDLE_POLL_US)));
+            let asked = until_due.clamp(1_000, self.jittered(IDLE_POLL_US));
+            wrappers::fiber_sleep(asked);
+            let slept = wrappers::now_us().saturating_sub(now);
+            if slept > asked + STALL_NOTE_US {
+                event!(info, "timer", self.who(), "stalled: asked to sleep {} ms, woke after {} ms (not counted toward the election timeout)", asked / 1000, slept / 1000);
+            }
         }
     }
 
@@ -410,7 +456,7 @@ impl RaftServer {
     fn run_election(&self, commo: Commo, first: VoteRequest) {
         let mut request = first;
         'elections: loop {
-            log::debug!("server {}: election for term {}", self.ids.site_id, request.term);
+            event!(debug, "election", self.who(), "campaign for term {} (last log {}/t{})", request.term, request.last_log_index, request.last_log_term);
             let quorum = commo.broadcast_vote(
                 self.ids.partition_id,
                 request.last_log_index,
@@ -427,16 +473,15 @@ impl RaftServer {
                         won: granted,
                         highest_rejecting_term: highest_refusing_term,
                     };
-                    let mut core = self.core();
-                    core.handle_election_outcome(wrappers::now_us(), outcome);
-                    if core.is_leader() {
-                        log::info!("server {}: leader of term {}", self.ids.site_id, core.term());
+                    let (won, who) = {
+                        let mut core = self.core();
+                        core.handle_election_outcome(wrappers::now_us(), outcome);
+                        (core.is_leader(), self.who_in(&core))
+                    };
+                    if won {
+                        event!(info, "election", who, "won term {}", request.term);
                     } else {
-                        log::debug!(
-                            "server {}: lost the election for term {} (refused: {refused}, highest term seen {highest_refusing_term})",
-                            self.ids.site_id,
-                            request.term
-                        );
+                        event!(debug, "election", who, "lost term {} (all refused: {refused}; highest term seen {highest_refusing_term})", request.term);
                     }
                     return;
                 }
@@ -483,6 +528,16 @@ impl RaftServer {
                     commit_index: request.leader_commit,
                     entry_term: request.entry.as_ref().map_or(0, |e| e.term),
                 };
+                event!(
+                    trace,
+                    "append",
+                    Who { id: self.ids.site_id, term: request.term, role: Role::Leader },
+                    "to S{peer}: prev {}/t{} {} commit {}",
+                    request.prev_log_index,
+                    request.prev_log_term,
+                    if request.entry.is_some() { "entry" } else { "heartbeat" },
+                    request.leader_commit
+                );
                 let pending = commo.send_append(&args, request.entry.as_ref().map(|e| &e.command));
                 in_flight.push_back(InFlight { pending, sent: outgoing.sent });
             }
@@ -499,7 +554,18 @@ impl RaftServer {
                 Some(values) if !self.is_disconnected() => append_outcome(values),
                 _ => AppendOutcome::Lost,
             };
-            self.core().handle_append_response(wrappers::now_us(), peer, finished.sent, outcome);
+            let (commit_before, commit_after, who) = {
+                let mut core = self.core();
+                let before = core.commit_index();
+                core.handle_append_response(wrappers::now_us(), peer, finished.sent, outcome);
+                (before, core.commit_index(), self.who_in(&core))
+            };
+            if outcome == AppendOutcome::Lost {
+                event!(debug, "append", who, "to S{peer}: request after {} lost; empty probes until it answers", finished.sent.prev_log_index);
+            }
+            if commit_after > commit_before {
+                event!(debug, "commit", who, "commit index {commit_after}");
+            }
             self.apply_committed();
         }
     }

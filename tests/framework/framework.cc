@@ -2,7 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <sstream>
 #include <unordered_set>
 
 namespace standin {
@@ -50,6 +55,45 @@ void CommandHandles::Release(Marshallable_C handle, const char* function) {
 size_t CommandHandles::live() {
   std::lock_guard<std::mutex> lock(HandlesMutex());
   return LiveHandles().size();
+}
+
+// ----- The stand-in's log lines -----------------------------------------------------------
+
+bool StandinLogOn(const char* topic) {
+  static const bool level_on = [] {
+    const char* level = std::getenv("RUST_RAFT_LOG");
+    return level != nullptr &&
+           (std::strcmp(level, "info") == 0 || std::strcmp(level, "debug") == 0 || std::strcmp(level, "trace") == 0);
+  }();
+  if (!level_on) return false;
+  static const std::vector<std::string> topics = [] {
+    std::vector<std::string> list;
+    if (const char* wanted = std::getenv("RUST_RAFT_TOPICS")) {
+      std::stringstream stream(wanted);
+      std::string item;
+      while (std::getline(stream, item, ',')) {
+        if (!item.empty()) list.push_back(item);
+      }
+    }
+    return list;
+  }();
+  if (topics.empty()) return true;
+  for (const auto& t : topics) {
+    if (t == topic) return true;
+  }
+  return false;
+}
+
+void LogEvent(const char* topic, const char* format, ...) {
+  if (!StandinLogOn(topic)) return;
+  char message[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  const Micros now = CoarseWallMicros();
+  std::fprintf(stderr, "%4lu.%03lu --  --   -   %-8s %s\n", (unsigned long)(now / 1000000 % 10000),
+               (unsigned long)(now / 1000 % 1000), topic, message);
 }
 
 // ----- Log map ---------------------------------------------------------------------

@@ -213,6 +213,13 @@ class RaftCommo {
 // to one of these).
 using AppNextFn = std::function<int(int index, std::shared_ptr<Marshallable> command)>;
 
+// The stand-in's own events in the crate's log format (README, "Logs"):
+//   TIME -- -- - TOPIC MESSAGE
+// printed on stderr when RUST_RAFT_LOG is info, debug or trace, and TOPIC
+// is among RUST_RAFT_TOPICS (if set). Topics: test, network, check.
+bool StandinLogOn(const char* topic);
+void LogEvent(const char* topic, const char* format, ...) __attribute__((format(printf, 2, 3)));
+
 // Seeds raft_random_rand / raft_random_rand_double.
 void SeedFrameworkRandom(uint64_t seed);
 // raft_random_rand with a range wider than int: abort (default), or wrap

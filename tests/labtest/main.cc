@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
 #include <vector>
@@ -33,7 +34,8 @@ void Usage(FILE* out) {
                "                        prints each run's trace hash; -r N runs seeds N.. and summarizes\n"
                "  --freeze MS           (virtual) freeze the whole process for MS ms every 10-20 s (seeded)\n"
                "  --freeze-one MS       (virtual) freeze one server's reactor for MS ms every 10-20 s\n"
-               "  --bench [--churn-seeds N]  the benchmark table instead of the suite (real or --virtual time)\n");
+               "  --bench [--churn-seeds N]  the benchmark table instead of the suite (real or --virtual time)\n"
+               "  --timeline FILE.html  write a timeline page of the run (one run: not with -r)\n");
 }
 
 bool ParseTests(const std::string& list, std::set<int>* out) {
@@ -68,11 +70,21 @@ bool ParseNumber(const char* text, unsigned long long* out) {
   return errno == 0 && end != text && *end == '\0';
 }
 
+bool WriteTimeline(standin::Timeline* timeline, const std::string& path) {
+  std::string error;
+  if (!timeline->Write(path, &error)) {
+    std::fprintf(stderr, "labtest: %s\n", error.c_str());
+    return false;
+  }
+  std::fprintf(stderr, "labtest: timeline written to %s\n", path.c_str());
+  return true;
+}
+
 // Every thread of the stand-in as a virtual thread of one scheduler, one
 // run per seed. Returns the exit status.
 int RunVirtual(const standin::Config& config, const std::set<int>& tests, standin::LabOptions options,
                unsigned long long first_seed, unsigned long long runs, unsigned long long freeze_ms,
-               unsigned long long freeze_one_ms) {
+               unsigned long long freeze_one_ms, const std::string& timeline_path) {
   options.quiet = runs > 1 && !options.summary;
   struct Failure {
     unsigned long long seed;
@@ -96,8 +108,10 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     std::string failure;
     uint64_t total_rpcs = 0;
     bool suite_done = false;
+    standin::Timeline timeline(standin::NSERVERS);
     world.Spawn("test", [&] {
       standin::RaftTestConfig cluster(config, run_seed);
+      if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
       standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
       // Freezes at seeded moments, until the suite is over.
       standin::Thread freezer;
@@ -145,6 +159,7 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     const bool finished = world.Run();
     world_done = true;
     watchdog.join();
+    if (!timeline_path.empty() && !WriteTimeline(&timeline, timeline_path)) return 2;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_begin).count();
     if (!finished) {
       failed_test = failed_test != 0 ? failed_test : -1;
@@ -192,6 +207,7 @@ int main(int argc, char** argv) {
   unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0;
   bool seed_given = false, virtual_time = false, bench = false;
   unsigned long long churn_seeds = 0;
+  std::string timeline_path;
   standin::LabOptions options;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
@@ -229,6 +245,8 @@ int main(int argc, char** argv) {
       options.real_test11_defect = true;
     } else if (arg == "--virtual") {
       virtual_time = true;
+    } else if (arg == "--timeline") {
+      timeline_path = value("--timeline");
     } else if (arg == "--bench") {
       bench = true;
     } else if (arg == "--churn-seeds") {
@@ -273,6 +291,17 @@ int main(int argc, char** argv) {
   options.ran_test1 = tests.empty() || tests.count(1) > 0;
   if (!seed_given) seed = std::random_device{}();
 
+  if (!timeline_path.empty()) {
+    if (repeat != 1 || bench) {
+      std::fprintf(stderr, "labtest: --timeline draws one run: not with -r or --bench\n");
+      return 2;
+    }
+    std::ofstream probe(timeline_path);
+    if (!probe) {
+      std::fprintf(stderr, "labtest: cannot write the timeline to '%s'\n", timeline_path.c_str());
+      return 2;
+    }
+  }
   if ((freeze_ms > 0 || freeze_one_ms > 0) && !virtual_time) {
     std::fprintf(stderr, "labtest: --freeze and --freeze-one need --virtual (in real time, use scripts/stress --freeze)\n");
     return 2;
@@ -286,17 +315,21 @@ int main(int argc, char** argv) {
     world.Spawn("bench", [&] { status = standin::RunBench(config, seed, seeds); }, 4 << 20);
     return world.Run() ? status : 3;
   }
-  if (virtual_time) return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms);
+  if (virtual_time) return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms, timeline_path);
 
   const standin::HostStallMonitor host_monitor;
   for (unsigned long long run = 0; run < repeat; run++) {
     const uint64_t run_seed = seed + run;
     standin::SeedFrameworkRandom(run_seed);
     if (options.summary || repeat > 1) std::fprintf(stderr, "labtest: run %llu, seed %llu\n", run + 1, (unsigned long long)run_seed);
+    standin::Timeline timeline(standin::NSERVERS);
     standin::RaftTestConfig cluster(config, run_seed);
+    if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
     standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
     standin::RaftLabTest suite(&cluster, options, &host_monitor);
-    if (!suite.Run(tests)) return 1;
+    const bool passed = suite.Run(tests);
+    if (!timeline_path.empty() && !WriteTimeline(&timeline, timeline_path)) return 2;
+    if (!passed) return 1;
   }
   return 0;
 }

@@ -78,7 +78,13 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     const uint64_t votes_before = net.delivered_votes(), appends_before = net.delivered_appends(),
                    empty_before = net.delivered_empty_appends();
     config_->ClearFailure();
+    if (Timeline* timeline = config_->timeline()) timeline->TestBegin(test, Name(test));
+    LogEvent("test", "TEST %d: %s", test, Name(test));
     const bool passed = RunOne(test);
+    LogEvent("test", "TEST %d %s", test, passed ? "passed" : "failed");
+    if (Timeline* timeline = config_->timeline()) {
+      timeline->TestEnd(test, passed, config_->failure(), config_->RpcTotal() - rpcs_before);
+    }
     const Micros stall = monitor_ != nullptr ? monitor_->LongestBetween(begin, NowMicros()) : 0;
     if (!passed) {
       std::string message = config_->failure().empty() ? "unknown failure" : config_->failure();

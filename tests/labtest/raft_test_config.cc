@@ -75,11 +75,14 @@ RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
 RaftTestConfig::~RaftTestConfig() {
   unreliable_ = false;
   JoinNetworkThread();
+  stop_sampler_ = true;
+  if (sampler_.joinable()) sampler_.join();
   servers_.clear();  // rust_raft_server_delete: fibers exit at their next wake-up
   for (auto& reactor : reactors_) reactor->Stop();
 }
 
 void RaftTestConfig::Fail(const std::string& message) {
+  LogEvent("check", "fails: %s", message.c_str());
   if (failure_.empty()) failure_ = message;
 }
 
@@ -96,6 +99,30 @@ void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<
   list.push_back(lab->value);
   applied_at_[server].push_back(NowMicros());
   applied_cv_.notify_all();
+  if (timeline_) timeline_->Applied(server, static_cast<uint64_t>(index), lab->value);
+}
+
+void RaftTestConfig::SetTimeline(Timeline* timeline) {
+  timeline_ = timeline;
+  sampler_ = Thread("timeline-sampler", [this] {
+    std::vector<std::pair<bool, uint64_t>> last(NSERVERS, {false, ~0ull});
+    while (!stop_sampler_.load()) {
+      for (int i = 0; i < NSERVERS; i++) {
+        bool is_leader = false;
+        uint64_t term = 0;
+        servers_[i]->GetState(&is_leader, &term);
+        if (last[i] != std::make_pair(is_leader, term)) {
+          last[i] = {is_leader, term};
+          timeline_->Role(i, is_leader, term, !is_leader);
+        }
+      }
+      if (VirtualWorld* world = VirtualWorld::Get()) {
+        world->SleepUntil(world->Now() + 5000);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  });
 }
 
 bool RaftTestConfig::WaitAppliedEverywhere(uint64_t index, Micros timeout_us) {
@@ -178,6 +205,8 @@ int RaftTestConfig::WaitOneLeader(bool want_leader, int expected) {
       }
     }
     if (leader != -1) {
+      LogEvent("check", "%s: S%d leads term %lu", want_leader ? "OneLeader" : "NoLeader", leader,
+               (unsigned long)most_recent_term);
       SleepMicros(3 * HEARTBEATTIMEOUT);
       if (!want_leader) {
         Fail("leader elected despite lack of quorum");
@@ -309,6 +338,8 @@ void RaftTestConfig::Disconnect(int i) {
   if (explicitly_disconnected_[i]) Fatal("RaftTestConfig::Disconnect: server " + std::to_string(i) + " is already disconnected");
   if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
   explicitly_disconnected_[i] = true;
+  LogEvent("network", "disconnect S%d", i);
+  if (timeline_) timeline_->Network(i, true);
 }
 
 void RaftTestConfig::Reconnect(int i) {
@@ -320,6 +351,8 @@ void RaftTestConfig::Reconnect(int i) {
   }
   servers_[i]->Reconnect();
   explicitly_disconnected_[i] = false;
+  LogEvent("network", "reconnect S%d", i);
+  if (timeline_) timeline_->Network(i, false);
 }
 
 bool RaftTestConfig::IsExplicitlyDisconnected(int i) {
@@ -333,6 +366,7 @@ int RaftTestConfig::NDisconnected() {
 }
 
 void RaftTestConfig::SetUnreliable(bool on) {
+  LogEvent("network", "unreliable network %s", on ? "on" : "off");
   if (!on) {
     unreliable_ = false;  // the thread reconnects and unslows after its current sleep
     return;
@@ -353,10 +387,20 @@ void RaftTestConfig::UnreliableLoop() {
       for (int i = 0; i < NSERVERS; i++) {
         if (explicitly_disconnected_[i]) continue;
         if (network_random_() % 10 == 0) {
-          if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
+          if (!servers_[i]->IsDisconnected()) {
+            servers_[i]->Disconnect();
+            LogEvent("network", "unreliable: disconnect S%d", i);
+            if (timeline_) timeline_->Network(i, true);
+          }
         } else {
-          if (servers_[i]->IsDisconnected()) servers_[i]->Reconnect();
-          reactors_[i]->SetSlowness((network_random_() % MAXSLOW) * 1000);
+          if (servers_[i]->IsDisconnected()) {
+            servers_[i]->Reconnect();
+            LogEvent("network", "unreliable: reconnect S%d", i);
+            if (timeline_) timeline_->Network(i, false);
+          }
+          const Micros slowness = (network_random_() % MAXSLOW) * 1000;
+          reactors_[i]->SetSlowness(slowness);
+          if (timeline_) timeline_->Slowness(i, slowness);
         }
       }
     }
@@ -365,9 +409,14 @@ void RaftTestConfig::UnreliableLoop() {
   std::lock_guard<std::mutex> lock(net_mutex_);
   for (int i = 0; i < NSERVERS; i++) {
     if (explicitly_disconnected_[i]) continue;
-    if (servers_[i]->IsDisconnected()) servers_[i]->Reconnect();
+    if (servers_[i]->IsDisconnected()) {
+      servers_[i]->Reconnect();
+      if (timeline_) timeline_->Network(i, false);
+    }
     reactors_[i]->SetSlowness(0);
+    if (timeline_) timeline_->Slowness(i, 0);
   }
+  LogEvent("network", "unreliable network stopped: every server reconnected, slowness 0");
 }
 
 uint64_t RaftTestConfig::RpcCount(int i, bool reset) {

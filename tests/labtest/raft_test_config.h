@@ -13,6 +13,7 @@
 
 #include "framework.h"
 #include "raft_server.h"
+#include "timeline.h"
 
 namespace standin {
 
@@ -88,6 +89,12 @@ class RaftTestConfig {
   void FreezeServer(int i, Micros us) { reactors_[i]->FreezeFor(us); }
   void SetSlowness(int i, Micros us) { reactors_[i]->SetSlowness(us); }
 
+  // Records the run for a timeline page (labtest --timeline): network and
+  // slowness changes, applies, and each server's role and term, sampled
+  // every 5 ms by a thread of its own until the cluster is destroyed.
+  void SetTimeline(Timeline* timeline);
+  Timeline* timeline() const { return timeline_; }
+
   // For the benchmark: how many entries server i has applied, and when it
   // applied `index` (monotonic us; 0 if not yet).
   uint64_t AppliedCount(int i);
@@ -135,6 +142,9 @@ class RaftTestConfig {
   std::mt19937_64 network_random_;
 
   std::string failure_;
+  Timeline* timeline_ = nullptr;
+  std::atomic<bool> stop_sampler_{false};
+  Thread sampler_;
 };
 
 }  // namespace standin
