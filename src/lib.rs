@@ -37,6 +37,7 @@ use crate::wrappers::{without_unwinding, AppNext, AppendReply, Command, Commo, R
 
 /// The export header cbindgen generates from this file at build time; a test
 /// compares it with the committed `include/rust_raft.h`.
+#[cfg(feature = "export-header")]
 pub const GENERATED_EXPORT_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/rust_raft.h"));
 
 // ----- The handle registry ----------------------------------------------------
