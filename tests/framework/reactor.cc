@@ -102,17 +102,7 @@ void Fatal(const std::string& message) {
 // ----- Coroutine ------------------------------------------------------------
 
 Coroutine::Coroutine(Reactor* reactor, std::function<void()> body)
-    : reactor_(reactor), body_(std::move(body)) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  mapping_size_ = kStackSize + page;
-  mapping_ = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping_ == MAP_FAILED) Fatal("cannot map a fiber stack");
-  // Guard page at the low end: the stack grows down into it and faults.
-  if (mprotect(mapping_, page, PROT_NONE) != 0) Fatal("cannot protect a fiber stack's guard page");
-  if (getcontext(&context_) != 0) Fatal("getcontext failed");
-  context_.uc_stack.ss_sp = static_cast<char*>(mapping_) + page;
-  context_.uc_stack.ss_size = kStackSize;
-  context_.uc_link = nullptr;
+    : reactor_(reactor), body_(std::move(body)), stack_(std::make_unique<GuardedStack>(kStackSize, &context_)) {
   auto address = reinterpret_cast<uintptr_t>(this);
   makecontext(&context_, reinterpret_cast<void (*)()>(&Coroutine::Entry), 2,
               static_cast<uint32_t>(address & 0xffffffffu), static_cast<uint32_t>(address >> 32));
@@ -125,7 +115,6 @@ Coroutine::~Coroutine() {
 #if STANDIN_TSAN
   if (sanitizer_fiber_ != nullptr) __tsan_destroy_fiber(sanitizer_fiber_);
 #endif
-  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
 }
 
 void Coroutine::Entry(uint32_t lo, uint32_t hi) {

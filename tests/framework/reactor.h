@@ -62,8 +62,7 @@ class Coroutine {
   Reactor* reactor_;
   std::function<void()> body_;
   ucontext_t context_{};
-  void* mapping_ = nullptr;  // guard page + stack
-  size_t mapping_size_ = 0;
+  std::unique_ptr<GuardedStack> stack_;
   bool finished_ = false;
   uint64_t wait_token_ = 0;  // bumped per wait; stale timers find a newer one
   bool timed_out_ = false;

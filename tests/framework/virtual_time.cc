@@ -20,27 +20,35 @@ namespace {
 
 VirtualWorld* VirtualWorld::instance_ = nullptr;
 
+// ----- GuardedStack ----------------------------------------------------------------
+
+GuardedStack::GuardedStack(size_t size, ucontext_t* context) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  mapping_size_ = size + page;
+  mapping_ = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping_ == MAP_FAILED) VirtualFatal("cannot map a fiber stack");
+  // Guard page at the low end: the stack grows down into it and faults.
+  if (mprotect(mapping_, page, PROT_NONE) != 0) VirtualFatal("cannot protect a fiber stack's guard page");
+  if (getcontext(context) != 0) VirtualFatal("getcontext failed");
+  context->uc_stack.ss_sp = static_cast<char*>(mapping_) + page;
+  context->uc_stack.ss_size = size;
+  context->uc_link = nullptr;
+}
+
+GuardedStack::~GuardedStack() {
+  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
+}
+
 // ----- VThread -------------------------------------------------------------------
 
 VThread::VThread(std::string name, std::function<void()> body, size_t stack_size)
-    : name_(std::move(name)), body_(std::move(body)) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  mapping_size_ = stack_size + page;
-  mapping_ = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping_ == MAP_FAILED) VirtualFatal("cannot map a virtual thread's stack");
-  if (mprotect(mapping_, page, PROT_NONE) != 0) VirtualFatal("cannot protect a stack guard page");
-  if (getcontext(&context_) != 0) VirtualFatal("getcontext failed");
-  context_.uc_stack.ss_sp = static_cast<char*>(mapping_) + page;
-  context_.uc_stack.ss_size = stack_size;
-  context_.uc_link = nullptr;
+    : name_(std::move(name)), body_(std::move(body)), stack_(std::make_unique<GuardedStack>(stack_size, &context_)) {
   const auto address = reinterpret_cast<uintptr_t>(this);
   makecontext(&context_, reinterpret_cast<void (*)()>(&VThread::Entry), 2,
               static_cast<uint32_t>(address & 0xffffffffu), static_cast<uint32_t>(address >> 32));
 }
 
-VThread::~VThread() {
-  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
-}
+VThread::~VThread() = default;
 
 void VThread::Entry(uint32_t lo, uint32_t hi) {
   auto* self = reinterpret_cast<VThread*>((static_cast<uintptr_t>(hi) << 32) | lo);

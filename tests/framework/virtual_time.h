@@ -26,6 +26,21 @@ namespace standin {
 using Micros = uint64_t;
 class Reactor;
 
+// A stack for a context of its own (a fiber or a virtual thread): mmap'd,
+// with a guard page below it, so an overflow faults loudly instead of
+// corrupting a neighbour. Points `context` at it.
+class GuardedStack {
+ public:
+  GuardedStack(size_t size, ucontext_t* context);
+  ~GuardedStack();
+  GuardedStack(const GuardedStack&) = delete;
+  GuardedStack& operator=(const GuardedStack&) = delete;
+
+ private:
+  void* mapping_ = nullptr;
+  size_t mapping_size_ = 0;
+};
+
 // One virtual thread: a fiber of the scheduler with its own stack.
 class VThread {
  public:
@@ -44,8 +59,7 @@ class VThread {
   std::string name_;
   std::function<void()> body_;
   ucontext_t context_{};
-  void* mapping_ = nullptr;
-  size_t mapping_size_ = 0;
+  std::unique_ptr<GuardedStack> stack_;
   bool finished_ = false;
   bool parked_ = false;
   bool timed_out_ = false;

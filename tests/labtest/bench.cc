@@ -3,7 +3,6 @@
 // scenario builds a fresh five-server cluster from the run's seed.
 #include "bench.h"
 
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,12 +18,6 @@ namespace standin {
 
 namespace {
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
 // A short sleep of the benchmark's own threads (not the framework's coarse
 // one: these are measuring).
 void Pause(Micros us) {
@@ -39,14 +32,14 @@ void Pause(Micros us) {
 class Meter {
  public:
   explicit Meter(RaftTestConfig* cluster)
-      : cluster_(cluster), wall_(NowMicros()), cpu_(CpuSeconds()), rpcs_(cluster->RpcTotal()) {}
+      : cluster_(cluster), wall_(NowMicros()), cpu_(ProcessCpuSeconds()), rpcs_(cluster->RpcTotal()) {}
   double seconds() const { return (NowMicros() - wall_) / 1e6; }
   uint64_t rpcs() const { return cluster_->RpcTotal() - rpcs_; }
   // CPU share of wall time, in percent; meaningless in virtual time.
   std::string cpu_share() const {
     if (VirtualWorld::On()) return "-";
     char text[32];
-    std::snprintf(text, sizeof text, "%.1f%%", 100 * (CpuSeconds() - cpu_) / std::max(seconds(), 1e-9));
+    std::snprintf(text, sizeof text, "%.1f%%", 100 * (ProcessCpuSeconds() - cpu_) / std::max(seconds(), 1e-9));
     return text;
   }
 

@@ -1,6 +1,5 @@
 #include "raft_lab_test.h"
 
-#include <sys/resource.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -10,13 +9,6 @@
 namespace standin {
 
 namespace {
-// CPU seconds (user + system) of this process so far.
-double ProcessCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
 std::string Format(const char* format, ...) {
   char buffer[256];
   va_list args;

@@ -1,5 +1,7 @@
 #include "raft_test_config.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -7,6 +9,12 @@
 namespace standin {
 
 void SleepMicros(uint64_t us) { SleepLikeFramework(us); }
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 HostStallMonitor::HostStallMonitor() {
   if (!VirtualWorld::On()) thread_ = std::thread([this] { Run(); });

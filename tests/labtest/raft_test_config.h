@@ -26,6 +26,8 @@ constexpr uint64_t COMMITRPCS(uint64_t n) { return (n + 1) * NSERVERS; }
 // The harness's sleeps end as the framework's do (SleepLikeFramework): up to
 // one coarse clock tick early.
 void SleepMicros(uint64_t us);
+// CPU seconds (user + system) of this process so far.
+double ProcessCpuSeconds();
 // DoAgreement's commit window (labtest.md: 2 s in one upstream layout, 5 s
 // in the other; the stricter).
 constexpr uint64_t kAgreementWindowUs = 2000000;
