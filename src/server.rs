@@ -214,7 +214,8 @@ impl RaftServer {
         }
     }
 
-    /// Back on the network, with a fresh election timeout.
+    /// Back on the network: the election timer restarts with a grace before
+    /// any campaign (`RaftCore::restart_election_timer_after_reconnect`).
     pub fn reconnect(&self) {
         self.set_disconnected(false);
         self.core().restart_election_timer_after_reconnect(wrappers::now_us());
