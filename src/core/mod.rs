@@ -412,12 +412,15 @@ impl<C: Clone> RaftCore<C> {
     /// means this server was not running: time it spent frozen must not
     /// count toward its election timeout (the leader's heartbeats may be
     /// queued, unread), so the deadline moves by the gap, and leaves at
-    /// least half the minimum timeout for them to be read.
+    /// least a random half-to-full minimum timeout for them to be read.
     fn note_running(&mut self, now: Micros) {
         let gap = now.saturating_sub(self.last_tick_at);
         self.last_tick_at = now;
         if gap > self.config.stall_threshold && self.role != Role::Leader {
-            let floor = now + self.config.election_timeout.min / 2;
+            // The floor is drawn: servers that resume together from one
+            // stall must not all campaign at the same instant (a split vote).
+            let min = self.config.election_timeout.min;
+            let floor = now + Interval::new(min / 2, min).draw(&mut self.rng);
             self.election_deadline = (self.election_deadline + gap).max(floor);
         }
     }
