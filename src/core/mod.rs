@@ -303,8 +303,9 @@ impl<C: Clone> RaftCore<C> {
     /// campaigning (at least a random half-to-full minimum timeout), but
     /// keep the time already waited when that is longer. A full fresh
     /// timeout at every reconnect would starve elections on a flapping
-    /// network, where each server is cut off about once a second (the
-    /// lab's unreliable mode), longer than the minimum timeout never passes.
+    /// network: in the lab's unreliable mode each server is cut off about
+    /// once a second, so a whole minimum timeout without a reconnect
+    /// seldom passes.
     pub fn restart_election_timer_after_reconnect(&mut self, now: Micros) {
         let min = self.config.election_timeout.min;
         let grace = Interval::new(min / 2, min).draw(&mut self.rng);
