@@ -112,7 +112,6 @@ bool VirtualWorld::Park(Micros deadline, const char* waiting_for) {
   self->parked_ = true;
   self->timed_out_ = false;
   self->waiting_for_ = waiting_for;
-  self->wake_at_ = deadline;
   if (deadline != 0) timers_.emplace(std::make_pair(std::max(deadline, now_), sequence_++), std::make_pair(self, token));
   SwitchToScheduler();
   return self->timed_out_;

@@ -65,7 +65,6 @@ class VThread {
   bool timed_out_ = false;
   uint64_t wait_token_ = 0;
   const char* waiting_for_ = "";
-  Micros wake_at_ = 0;
   Reactor* reactor_ = nullptr;  // the reactor whose loop this thread runs
   std::vector<VThread*> joiners_;
 };

@@ -121,7 +121,7 @@ void RaftTestConfig::SetTimeline(Timeline* timeline) {
         servers_[i]->GetState(&is_leader, &term);
         if (last[i] != std::make_pair(is_leader, term)) {
           last[i] = {is_leader, term};
-          timeline_->Role(i, is_leader, term, !is_leader);
+          timeline_->Role(i, is_leader, term);
         }
       }
       if (VirtualWorld* world = VirtualWorld::Get()) {

@@ -43,7 +43,7 @@ void Timeline::Add(Event event) {
   events_.push_back(std::move(event));
 }
 
-void Timeline::Role(int server, bool leader, uint64_t term, bool) {
+void Timeline::Role(int server, bool leader, uint64_t term) {
   Add(Event{NowMicros(), server, Event::ROLE, term, leader ? 2u : 0u, false, ""});
 }
 void Timeline::Network(int server, bool down) {

@@ -20,7 +20,7 @@ class Timeline {
   explicit Timeline(int servers);
 
   // Events, from any thread; times are the monotonic clock (us).
-  void Role(int server, bool leader, uint64_t term, bool candidate_or_unknown);
+  void Role(int server, bool leader, uint64_t term);
   void Network(int server, bool down);
   void Slowness(int server, Micros us);
   void Applied(int server, uint64_t index, int value);
