@@ -120,10 +120,10 @@ siteid_t raft_frame_get_site_id(Frame_C frame);
 parid_t raft_frame_get_partition_id(Frame_C frame);
 
 RaftData_C raft_data_new(void);
-uint64_t raft_data_get_term(RaftData_C data);
-void raft_data_set_term(RaftData_C data, uint64_t term);
-uint64_t raft_data_get_prev_term(RaftData_C data);
-void raft_data_set_prev_term(RaftData_C data, uint64_t prev_term);
+ballot_t raft_data_get_term(RaftData_C data);
+void raft_data_set_term(RaftData_C data, ballot_t term);
+ballot_t raft_data_get_prev_term(RaftData_C data);
+void raft_data_set_prev_term(RaftData_C data, ballot_t prev_term);
 slotid_t raft_data_get_slot_id(RaftData_C data);
 void raft_data_set_slot_id(RaftData_C data, slotid_t slot_id);
 ballot_t raft_data_get_ballot(RaftData_C data);

@@ -4,7 +4,7 @@
 
 mod sim;
 
-use rust_raft::core::{NodeId, Role};
+use sim::protocol::{NodeId, Role};
 use sim::{FaultMix, Sim, MS};
 
 /// No random faults, no random proposals: the scenario drives everything.

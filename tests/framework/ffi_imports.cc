@@ -91,6 +91,7 @@ unsigned& ThreadRandomState() {
 
 namespace standin {
 void SetRandomOverflowWraps(bool wraps) { g_random_overflow_wraps = wraps; }
+bool RandomOverflowWraps() { return g_random_overflow_wraps; }
 
 void SeedFrameworkRandom(uint64_t seed) {
   g_random_seed = seed;
@@ -349,8 +350,8 @@ RaftData_C raft_data_new(void) { return KeepHandle(std::make_shared<RaftData>())
   void raft_data_set_##field(RaftData_C data, type value) {                              \
     FromHandle<RaftData>(data, "raft_data_set_" #field)->field = value;                  \
   }
-STANDIN_RAFT_DATA_FIELD(uint64_t, term)
-STANDIN_RAFT_DATA_FIELD(uint64_t, prev_term)
+STANDIN_RAFT_DATA_FIELD(ballot_t, term)
+STANDIN_RAFT_DATA_FIELD(ballot_t, prev_term)
 STANDIN_RAFT_DATA_FIELD(slotid_t, slot_id)
 STANDIN_RAFT_DATA_FIELD(ballot_t, ballot)
 #undef STANDIN_RAFT_DATA_FIELD

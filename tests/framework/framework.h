@@ -53,8 +53,8 @@ class CommandHandles {
 // ----- RaftData and the log map ----------------------------------------------------
 
 struct RaftData {
-  uint64_t term = 0;
-  uint64_t prev_term = 0;
+  ballot_t term = 0;  // the real framework's RaftData keeps terms as ballots
+  ballot_t prev_term = 0;
   slotid_t slot_id = 0;
   ballot_t ballot = 0;
   std::shared_ptr<Marshallable> log;
@@ -214,9 +214,10 @@ class RaftCommo {
 using AppNextFn = std::function<int(int index, std::shared_ptr<Marshallable> command)>;
 
 // The stand-in's own events in the crate's log format (README, "Logs"):
-//   TIME -- -- - TOPIC MESSAGE
-// printed on stderr when RUST_RAFT_LOG is info, debug or trace, and TOPIC
-// is among RUST_RAFT_TOPICS (if set). Topics: test, network, check.
+//   [TIMESTAMP INFO  standin::TOPIC] TIME -- -- - TOPIC MESSAGE
+// printed on stderr when RUST_LOG enables the target standin::TOPIC at
+// info (env_logger's syntax: RUST_LOG=standin=info, or a bare level).
+// Topics: test, network, check.
 bool StandinLogOn(const char* topic);
 void LogEvent(const char* topic, const char* format, ...) __attribute__((format(printf, 2, 3)));
 
@@ -225,5 +226,6 @@ void SeedFrameworkRandom(uint64_t seed);
 // raft_random_rand with a range wider than int: abort (default), or wrap
 // as the real formula does in practice (labtest --wrap-random-overflow).
 void SetRandomOverflowWraps(bool wraps);
+bool RandomOverflowWraps();
 
 }  // namespace standin

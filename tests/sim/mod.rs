@@ -13,9 +13,15 @@ use std::fmt::Write as _;
 use rand::rngs::StdRng;
 use rand::{Rng as _, RngCore, SeedableRng};
 
-use rust_raft::core::{
-    AppendOutcome, AppendRequest, AppendResponse, CoreConfig, Entry, Index, Interval, Micros, NodeId, RaftCore, Role,
-    SentAppend, Term, VoteRequest, VoteResponse,
+/// The protocol core, compiled into this test straight from its source (it
+/// is a private module of the crate, as the lab's `lib.rs` declares
+/// `mod server;`).
+#[path = "../../src/server/protocol/mod.rs"]
+pub mod protocol;
+
+use protocol::{
+    AppendOutcome, AppendRequest, AppendResponse, CoreConfig, ElectionRank, Entry, Index, Interval, Micros, NodeId,
+    RaftCore, Role, SentAppend, Term, VoteRequest, VoteResponse,
 };
 
 pub const MS: Micros = 1_000;
@@ -40,12 +46,12 @@ impl Rng {
         if hi <= lo {
             lo
         } else {
-            self.0.random_range(lo..hi)
+            self.0.gen_range(lo..hi)
         }
     }
     /// True with probability `p` (0..=1).
     pub fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.0.random_bool(p.min(1.0))
+        p > 0.0 && self.0.gen_bool(p.min(1.0))
     }
 }
 
@@ -232,6 +238,9 @@ pub fn sim_config(id: NodeId, n: usize, seed: u64) -> CoreConfig {
         max_in_flight: 4,
         // A node ticks every TICK while it runs.
         stall_threshold: 5 * TICK,
+        // Half the seeds rank their servers' election timeouts as the lab
+        // server does (ElectionRank::lab), half draw them plainly.
+        election_rank: if seed % 2 == 1 { ElectionRank::lab(id, n) } else { ElectionRank::NONE },
         seed: seed.wrapping_mul(31).wrapping_add(id as u64),
     }
 }

@@ -63,6 +63,9 @@ pub struct Progress {
     /// moment (a flapping network) is probed again soon, one cut off for
     /// long about once per heartbeat interval.
     pub losses_in_a_row: u32,
+    /// When the follower last answered a request of this term (success or
+    /// rejection): the leader's evidence that a quorum still follows it (§6).
+    pub last_heard_at: Option<Micros>,
 }
 
 impl Progress {
@@ -81,6 +84,7 @@ impl Progress {
             commit_sent: 0,
             paused_until: 0,
             losses_in_a_row: 0,
+            last_heard_at: None,
         }
     }
 
@@ -157,12 +161,13 @@ impl Progress {
 
     /// A rejection for log inconsistency (Figure 2, Leaders: "decrement
     /// nextIndex and retry"), by as much as the follower's hint allows: its
-    /// last index that may still match.
+    /// last index that may still match. A hint at or past the request's own
+    /// position (only a confused follower sends one) moves nothing forward.
     pub fn record_rejection(&mut self, sent: &SentAppend, hint: Index) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.losses_in_a_row = 0;
         if sent.epoch == self.epoch {
-            let next = (hint + 1).min(sent.prev_log_index);
+            let next = hint.saturating_add(1).min(sent.prev_log_index);
             self.reset(next, ReplicationMode::Probe);
         }
     }

@@ -123,6 +123,7 @@ impl<C: Clone> RaftLog<C> {
         batch
     }
 
+    #[allow(dead_code)] // used by the simulator (tests/sim) and the paper tests
     pub fn entries(&self) -> &[Entry<C>] {
         &self.entries
     }

@@ -15,6 +15,7 @@ fn config(id: NodeId, n: u16) -> CoreConfig {
         max_in_flight: 4,
         // Ticks in these tests jump freely; stalls have tests of their own.
         stall_threshold: Micros::MAX / 4,
+        election_rank: ElectionRank::NONE,
         seed: 7 + id as u64,
     }
 }
@@ -79,6 +80,14 @@ fn answered_first_heartbeat(leader: &mut RaftCore<u32>, peer: NodeId) {
     let hb = leader.next_append(0, peer).expect("a new leader contacts every follower at once");
     assert!(hb.request.entry.is_none());
     leader.handle_append_response(0, peer, hb.sent, ok_reply(leader.term()));
+}
+
+/// Steps down and wins the election of the next term (with every vote).
+fn re_elected(core: &mut RaftCore<u32>, now: Micros) {
+    core.step_down(now);
+    let request = core.campaign(now);
+    core.handle_election_outcome(now, ElectionOutcome { election_term: request.term, won: true, highest_rejecting_term: 0 });
+    assert!(core.is_leader());
 }
 
 fn ok_reply(term: Term) -> AppendOutcome {
@@ -380,8 +389,7 @@ fn leader_ignores_replies_from_an_older_term() {
     let mut leader = leader_of(0, 3, 1);
     leader.propose(1);
     let out = leader.next_append(0, 1).unwrap();
-    leader.force_step_down(0);
-    leader.force_leadership(0); // now leader of term 2
+    re_elected(&mut leader, 0); // now leader of term 2
     leader.handle_append_response(MS, 1, out.sent, ok_reply(2));
     assert_eq!(leader.progress(1).unwrap().match_index, 0);
 }
@@ -470,9 +478,8 @@ fn section_5_4_2_leader_never_commits_previous_term_entries_by_counting() {
     // leader of term 4 has no entry of its own term there.
     let mut leader = leader_of(0, 5, 2);
     leader.propose(2);
-    leader.force_step_down(0);
     leader.current_term = 3;
-    leader.force_leadership(0);
+    re_elected(&mut leader, 0);
     assert_eq!(leader.term(), 4);
     for peer in [1, 2] {
         let out = leader.next_append(0, peer).unwrap();
@@ -543,7 +550,7 @@ fn after_a_loss_only_empty_probes_go_out_until_the_follower_answers() {
     leader.handle_append_response(2 * MS, 1, entry.sent, AppendOutcome::Lost);
     let mut now = 2 * MS;
     for _ in 0..5 {
-        assert!(leader.next_append(now + MS, 1).is_none(), "paced after a loss");
+        assert!(leader.next_append(now + MS / 2, 1).is_none(), "paced after a loss (the first pause is an eighth of 14-20 ms)");
         now += 60 * MS; // past any backoff (at most 20 ms) and heartbeat (at most 50 ms)
         let probe = leader.next_append(now, 1).expect("probe after the pause");
         assert!(probe.request.entry.is_none(), "no entry while the follower is silent");
@@ -641,4 +648,193 @@ fn a_server_off_the_network_keeps_its_stall_clock_without_campaigning() {
     assert_eq!(core.term(), 0);
     // Back on the network: no stall was seen, so the timer runs out as usual.
     assert!(core.tick(now).is_some());
+}
+
+// ----- Review findings (each fails without its fix) ---------------------------------------
+
+fn vote_request(term: Term, candidate_id: NodeId) -> VoteRequest {
+    VoteRequest { term, candidate_id, last_log_index: 0, last_log_term: 0 }
+}
+
+#[test]
+fn section_6_a_leader_with_a_recent_quorum_disregards_request_vote() {
+    let mut leader = leader_of(0, 5, 2);
+    // Followers 1 and 2 answer at 100 ms: with the leader, a majority.
+    for peer in [1, 2] {
+        let hb = leader.next_append(100 * MS, peer).unwrap();
+        leader.handle_append_response(100 * MS, peer, hb.sent, ok_reply(2));
+    }
+    // Within the minimum election timeout (150 ms) of that round, a
+    // disruptive candidate moves neither the term nor the vote.
+    let vote = leader.handle_request_vote(200 * MS, &vote_request(3, 4));
+    assert!(!vote.vote_granted);
+    assert_eq!((vote.term, leader.term(), leader.is_leader()), (2, 2, true));
+    // Past it, without a newer round, the usual rules: a higher term deposes it.
+    let vote = leader.handle_request_vote(251 * MS, &vote_request(3, 4));
+    assert!(vote.vote_granted);
+    assert_eq!((leader.term(), leader.role()), (3, Role::Follower));
+}
+
+#[test]
+fn section_6_a_leader_heard_by_a_minority_only_still_yields() {
+    let mut leader = leader_of(0, 5, 2);
+    let hb = leader.next_append(100 * MS, 1).unwrap();
+    leader.handle_append_response(100 * MS, 1, hb.sent, ok_reply(2));
+    // One follower of four: no quorum, so no reason to disregard anyone.
+    let vote = leader.handle_request_vote(110 * MS, &vote_request(3, 4));
+    assert!(vote.vote_granted);
+    assert_eq!(leader.role(), Role::Follower);
+}
+
+#[test]
+fn stalls_cannot_postpone_a_leaderless_followers_campaign_forever() {
+    // A follower that runs 540 ms, is frozen 260 ms, runs 540 ms, ... (the
+    // lab's timings: minimum timeout 1.2 s, stall threshold 250 ms, ticks
+    // every 20 ms). Each freeze used to leave a fresh floor of at least
+    // 600 ms, which 540 ms of running never reached.
+    let mut config = CoreConfig::lab_defaults(1, vec![0, 1, 2, 3, 4], 11);
+    config.election_rank = ElectionRank::NONE;
+    let mut core: RaftCore<u32> = RaftCore::new(config, 0);
+    let mut now = 0;
+    let mut campaigned_at = None;
+    'cycles: for _ in 0..100 {
+        for _ in 0..27 {
+            now += 20 * MS;
+            if core.tick(now).is_some() {
+                campaigned_at = Some(now);
+                break 'cycles;
+            }
+        }
+        now += 260 * MS;
+    }
+    let at = campaigned_at.expect("a follower that keeps running part of the time campaigns");
+    assert!(at < 20_000 * MS, "campaigned only at {} ms", at / MS);
+}
+
+#[test]
+fn the_first_stall_of_a_timer_period_still_leaves_its_floor() {
+    let mut config = CoreConfig::lab_defaults(1, vec![0, 1, 2], 3);
+    config.election_rank = ElectionRank::NONE;
+    let mut core: RaftCore<u32> = RaftCore::new(config, 0);
+    core.tick(20 * MS);
+    core.tick(20 * MS + 5_000 * MS); // frozen 5 s
+    assert!(core.election_deadline() >= 5_020 * MS + 600 * MS);
+}
+
+#[test]
+fn a_backward_jump_of_the_wall_clock_does_not_silence_a_server() {
+    // The driver reads the framework's wall clock through a MonotonicClock.
+    // An hour back: the follower still campaigns within its timeout, and a
+    // leader still sends its heartbeats.
+    let hour = 3_600_000 * MS;
+    let mut wall = 2 * hour;
+    let mut follower_clock = MonotonicClock::default();
+    let mut follower = RaftCore::<u32>::new(config(1, 3), follower_clock.read(wall));
+    let mut leader = leader_of(0, 3, 1);
+    let mut leader_clock = MonotonicClock::default();
+    let now = leader_clock.read(wall);
+    let hb = leader.next_append(now, 1).unwrap();
+    leader.handle_append_response(now, 1, hb.sent, ok_reply(1));
+    wall -= hour;
+    let wall_at_jump = wall;
+    let (mut campaigned, mut heartbeats) = (false, 0);
+    while wall < wall_at_jump + 400 * MS {
+        wall += 5 * MS;
+        campaigned |= follower.tick(follower_clock.read(wall)).is_some();
+        if leader.next_append(leader_clock.read(wall), 1).is_some() {
+            heartbeats += 1;
+        }
+    }
+    assert!(campaigned, "the follower campaigned within 400 ms of the jump");
+    assert!(heartbeats >= 5, "the leader kept sending heartbeats ({heartbeats})");
+}
+
+#[test]
+fn append_entries_with_prev_index_0_and_a_nonzero_prev_term_is_rejected_safely() {
+    let mut core = follower_with_log(&[1, 1], 2);
+    let reply = core.handle_append_entries(MS, append(2, (0, 5), Some((2, 9)), 0));
+    assert!(!reply.success);
+    assert_eq!(reply.last_log_index, 0);
+    assert_eq!(core.last_index(), 2, "nothing changed");
+}
+
+#[test]
+fn a_rejection_hint_past_the_log_moves_nothing_forward() {
+    let mut leader = leader_over_log(&[1; 4], 3);
+    let out = leader.next_append(0, 2).unwrap();
+    let reject = AppendOutcome::Replied(AppendResponse { term: 3, success: false, last_log_index: Index::MAX });
+    leader.handle_append_response(MS, 2, out.sent, reject);
+    let pr = leader.progress(2).unwrap();
+    assert_eq!(pr.next_index, 4, "no further than the rejected request's own position");
+    assert!(pr.match_index < pr.next_index);
+}
+
+// ----- Ranked elections (README, "Ranked elections") --------------------------------------
+
+#[test]
+fn the_lab_ranks_server_0_last_and_server_1_first() {
+    assert_eq!(ElectionRank::lab(1, 5), ElectionRank { position: 0, of: 5 });
+    assert_eq!(ElectionRank::lab(4, 5), ElectionRank { position: 3, of: 5 });
+    assert_eq!(ElectionRank::lab(0, 5), ElectionRank { position: 4, of: 5 });
+}
+
+#[test]
+fn every_campaign_timeout_is_drawn_from_the_servers_own_band() {
+    // Election timeout 1.2-2.4 s, grace 0.6-1.2 s, five bands: a server of
+    // position p draws from [min + p w, min + (p + 1) w) of each.
+    for id in 0..5u16 {
+        let rank = ElectionRank::lab(id, 5);
+        let p = rank.position as Micros;
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let config = CoreConfig::lab_defaults(id, vec![0, 1, 2, 3, 4], seed);
+            let mut core: RaftCore<u32> = RaftCore::new(config, 0);
+            let timeout = core.election_deadline();
+            assert!((1_200_000 + p * 240_000..1_200_000 + (p + 1) * 240_000).contains(&timeout), "S{id}: {timeout}");
+            core.restart_election_timer_after_reconnect(10_000_000);
+            let grace = core.election_deadline() - 10_000_000;
+            assert!((600_000 + p * 120_000..600_000 + (p + 1) * 120_000).contains(&grace), "S{id}: grace {grace}");
+            seen.insert(timeout);
+            // Ticks every 20 ms until just before the deadline, then a 5 s
+            // stall: what is left is the floor, from the band.
+            let mut core: RaftCore<u32> = RaftCore::new(CoreConfig::lab_defaults(id, vec![0, 1, 2, 3, 4], seed), 0);
+            let mut now = 0;
+            while now + 40_000 < core.election_deadline() {
+                now += 20_000;
+                assert!(core.tick(now).is_none());
+            }
+            now += 5_000_000;
+            assert!(core.tick(now).is_none());
+            let floor = core.election_deadline() - now;
+            assert!((600_000 + p * 120_000..600_000 + (p + 1) * 120_000).contains(&floor), "S{id}: stall floor {floor}");
+        }
+        assert!(seen.len() > 30, "still random inside the band: {} distinct of 40", seen.len());
+    }
+}
+
+#[test]
+fn servers_reconnected_together_campaign_in_rank_order() {
+    // Test 11 of the lab: three servers with equal logs reconnected within
+    // microseconds of each other; the best-ranked campaigns first, always.
+    for seed in 0..200 {
+        let mut first = None;
+        let mut cores: Vec<RaftCore<u32>> = [0u16, 1, 2]
+            .iter()
+            .map(|&id| {
+                let mut core = RaftCore::new(CoreConfig::lab_defaults(id, vec![0, 1, 2, 3, 4], seed * 7 + id as u64), 0);
+                core.restart_election_timer_after_reconnect(10_000_000 + id as Micros);
+                core
+            })
+            .collect();
+        let mut now = 10_000_000;
+        while first.is_none() {
+            now += 1_000;
+            for (i, core) in cores.iter_mut().enumerate() {
+                if first.is_none() && core.tick(now).is_some() {
+                    first = Some(i);
+                }
+            }
+        }
+        assert_eq!(first, Some(1), "seed {seed}: server {first:?} campaigned first");
+    }
 }
