@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <cstdlib>
 
@@ -64,7 +65,7 @@ void VThread::Entry(uint32_t lo, uint32_t hi) {
 
 // ----- VirtualWorld ----------------------------------------------------------------
 
-VirtualWorld::VirtualWorld(uint64_t seed) : random_(seed ^ 0x7157A11) {
+VirtualWorld::VirtualWorld(uint64_t seed) : random_(seed ^ 0x7157A11), os_random_(seed ^ 0x05EED05) {
   if (instance_ != nullptr) VirtualFatal("two virtual worlds at once");
   // A wall clock in 2026 with the seed's phase against the coarse ticks.
   epoch_ = 1780000000ull * 1000000 + (seed * 7919) % kTickUs;
@@ -132,6 +133,20 @@ void VirtualWorld::FreezeAll(Micros us) {
 
 Micros VirtualWorld::Jitter(Micros max) { return max == 0 ? 0 : random_() % (max + 1); }
 
+bool VirtualWorld::OnWorldThread() const { return world_thread_ == std::this_thread::get_id(); }
+
+void VirtualWorld::NoteClockRead() {
+  if (++clock_reads_this_turn_ > kSpinReads) now_ += 1;
+}
+
+void VirtualWorld::FillOsRandom(void* buffer, size_t length) {
+  auto* bytes = static_cast<unsigned char*>(buffer);
+  for (size_t i = 0; i < length; i += 8) {
+    const uint64_t word = os_random_();
+    std::memcpy(bytes + i, &word, std::min<size_t>(8, length - i));
+  }
+}
+
 void VirtualWorld::Trace(uint64_t value) {
   for (int i = 0; i < 8; i++) {
     trace_hash_ ^= (value >> (8 * i)) & 0xff;
@@ -145,11 +160,19 @@ void VirtualWorld::SwitchToScheduler() {
 }
 
 bool VirtualWorld::Run() {
+  world_thread_ = std::this_thread::get_id();
+  const bool finished = RunThreads();
+  world_thread_ = std::thread::id{};
+  return finished;
+}
+
+bool VirtualWorld::RunThreads() {
   while (true) {
     if (!runnable_.empty()) {
       VThread* next = runnable_.front();
       runnable_.pop_front();
       current_ = next;
+      clock_reads_this_turn_ = 0;
       switches_.fetch_add(1, std::memory_order_relaxed);
       running_name_ = next->name_.c_str();
       swapcontext(&scheduler_context_, &next->context_);

@@ -118,6 +118,20 @@ class VirtualWorld {
   // seed makes.
   Micros Jitter(Micros max);
 
+  // The process's own clocks, sleeps and OS randomness as the crate's libc
+  // calls see them in virtual time (virtual_libc.cc): true on the OS thread
+  // that runs the world, while it runs.
+  bool OnWorldThread() const;
+  // A clock read by the running thread. A thread that reads the clock over
+  // and over without ever yielding is spinning on it (`while
+  // Instant::now() < t {}`): after kSpinReads reads in one turn, each
+  // further read advances virtual time by 1 us, as a busy loop burns time.
+  void NoteClockRead();
+  static constexpr uint64_t kSpinReads = 1000;
+  // Fills `buffer` from the run's own generator (seeded from the seed,
+  // apart from the schedule's): what getrandom returns in virtual time.
+  void FillOsRandom(void* buffer, size_t length);
+
   // Mixes `value` into the run's trace hash.
   void Trace(uint64_t value);
   uint64_t trace_hash() const { return trace_hash_; }
@@ -126,6 +140,7 @@ class VirtualWorld {
   const char* running_name() const { return running_name_.load(); }
 
  private:
+  bool RunThreads();
   void SwitchToScheduler();
   void Free(VThread* thread);
 
@@ -140,6 +155,9 @@ class VirtualWorld {
   std::map<std::pair<Micros, uint64_t>, std::pair<VThread*, uint64_t>> timers_;
   uint64_t sequence_ = 0;
   std::mt19937_64 random_;
+  std::mt19937_64 os_random_;
+  uint64_t clock_reads_this_turn_ = 0;
+  std::thread::id world_thread_{};
   std::vector<VThread*> threads_;  // not yet joined (finished or not)
   uint64_t trace_hash_ = 1469598103934665603ull;
   std::atomic<uint64_t> switches_{0};
