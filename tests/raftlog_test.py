@@ -32,7 +32,7 @@ def view(log, *args):
 
 def main():
     labtest, config = sys.argv[1:3]
-    env = dict(os.environ, RUST_RAFT_LOG="debug")
+    env = dict(os.environ, RUST_LOG="raft=debug,standin=info")
     run = subprocess.run([labtest, "-f", config, "--virtual", "--seed", "3", "-t", "2"], capture_output=True, text=True, env=env)
     log = run.stderr
     if "TEST 2 Passed" not in log:
@@ -44,7 +44,7 @@ def main():
     column = (150 - 9) // 5
     if not re.match(r"^\s+S0\s+S1\s+S2\s+S3\s+S4\s*$", lines[0]):
         fail(f"no five-column header: {lines[0]!r}")
-    won = re.search(r"^\s*\d+\.\d+ S(\d+)\s+T(\d+)\s+L\s+election\s+won term", log, re.M)
+    won = re.search(r"^(?:\[[^\]]*\] )?\s*\d+\.\d+ S(\d+)\s+T(\d+)\s+L\s+election\s+won term", log, re.M)
     server = int(won.group(1))
     wins = [l for l in lines if "election won term" in l]
     if not wins or wins[0].index("T") != 9 + column * server:
@@ -61,6 +61,8 @@ def main():
     times = [float(m.group(1)) for m in re.finditer(r"^\s*(\d+\.\d{3}) ", window, re.M)]
     if not times or min(times) < 4 or max(times) > 5:
         fail(f"--from 4 --to 5 kept times {times[:3]}...")
+    if "rust_raft_server_setup called" in out or "rust_raft_server_setup called" not in view(log, "--all"):
+        fail("the glue's own lines are not hidden by default, or not shown with --all")
     missing = subprocess.run([sys.executable, VIEWER, "/nonexistent.log"], capture_output=True, text=True)
     if missing.returncode == 0 or "cannot read /nonexistent.log" not in missing.stderr:
         fail("a wrong path is not reported clearly")

@@ -1,5 +1,10 @@
 #include "framework.h"
 
+#include <strings.h>
+
+#include <ctime>
+#include <map>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cstdarg>
@@ -59,29 +64,62 @@ size_t CommandHandles::live() {
 
 // ----- The stand-in's log lines -----------------------------------------------------------
 
-bool StandinLogOn(const char* topic) {
-  static const bool level_on = [] {
-    const char* level = std::getenv("RUST_RAFT_LOG");
-    return level != nullptr &&
-           (std::strcmp(level, "info") == 0 || std::strcmp(level, "debug") == 0 || std::strcmp(level, "trace") == 0);
-  }();
-  if (!level_on) return false;
-  static const std::vector<std::string> topics = [] {
-    std::vector<std::string> list;
-    if (const char* wanted = std::getenv("RUST_RAFT_TOPICS")) {
-      std::stringstream stream(wanted);
-      std::string item;
-      while (std::getline(stream, item, ',')) {
-        if (!item.empty()) list.push_back(item);
-      }
-    }
-    return list;
-  }();
-  if (topics.empty()) return true;
-  for (const auto& t : topics) {
-    if (t == topic) return true;
+namespace {
+
+// RUST_LOG as env_logger reads it, for the stand-in's own targets: a list of
+// `name=level` or bare `level` directives; the longest name that is a
+// prefix of the target decides (a bare level has the empty name).
+int LogLevelNumber(const std::string& level) {
+  static const char* const names[] = {"off", "error", "warn", "info", "debug", "trace"};
+  for (int i = 0; i < 6; i++) {
+    if (strcasecmp(level.c_str(), names[i]) == 0) return i;
   }
-  return false;
+  return -1;
+}
+
+int RustLogLevelFor(const std::string& target) {
+  const char* spec = std::getenv("RUST_LOG");
+  if (spec == nullptr) return 0;
+  int level = 0;
+  size_t best = 0;
+  bool found = false;
+  std::stringstream stream(spec);
+  std::string directive;
+  while (std::getline(stream, directive, ',')) {
+    std::string name, value;
+    const size_t eq = directive.find('=');
+    if (eq == std::string::npos) {
+      if (LogLevelNumber(directive) >= 0) {
+        value = directive;  // a bare level
+      } else {
+        name = directive;  // a bare name: everything from it
+        value = "trace";
+      }
+    } else {
+      name = directive.substr(0, eq);
+      value = directive.substr(eq + 1);
+    }
+    const int number = LogLevelNumber(value);
+    if (number < 0 || target.compare(0, name.size(), name) != 0) continue;
+    if (!found || name.size() >= best) {
+      found = true;
+      best = name.size();
+      level = number;
+    }
+  }
+  return level;
+}
+
+}  // namespace
+
+bool StandinLogOn(const char* topic) {
+  // Read once per topic (the environment does not change during a run).
+  static std::mutex mutex;
+  static std::map<std::string, bool> on;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = on.find(topic);
+  if (found == on.end()) found = on.emplace(topic, RustLogLevelFor(std::string("standin::") + topic) >= 3).first;
+  return found->second;
 }
 
 void LogEvent(const char* topic, const char* format, ...) {
@@ -91,9 +129,16 @@ void LogEvent(const char* topic, const char* format, ...) {
   va_start(args, format);
   std::vsnprintf(message, sizeof message, format, args);
   va_end(args);
+  // env_logger's default prefix, then the crate's fields (README, "Logs").
+  const Micros wall = WallMicros();
+  const time_t seconds = static_cast<time_t>(wall / 1000000);
+  tm utc{};
+  gmtime_r(&seconds, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
   const Micros now = CoarseWallMicros();
-  std::fprintf(stderr, "%4lu.%03lu --  --   -   %-8s %s\n", (unsigned long)(now / 1000000 % 10000),
-               (unsigned long)(now / 1000 % 1000), topic, message);
+  std::fprintf(stderr, "[%s INFO  standin::%s] %4lu.%03lu --  --   -   %-8s %s\n", stamp, topic,
+               (unsigned long)(now / 1000000 % 10000), (unsigned long)(now / 1000 % 1000), topic, message);
 }
 
 // ----- Log map ---------------------------------------------------------------------

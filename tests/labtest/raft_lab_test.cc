@@ -60,6 +60,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
   const uint64_t rpcs_at_start = config_->RpcTotal();
   for (int test = 1; test <= kNumTests; test++) {
     if (!selected.empty() && selected.count(test) == 0) continue;
+    current_test_ = test;
     if (!options_.quiet) std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
     Preamble();
     const Micros begin = NowMicros();
@@ -123,7 +124,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
 // starts with all servers connected and a reliable network.
 void RaftLabTest::Preamble() {
   if (config_->NDisconnected() != 0 || config_->IsUnreliable()) {
-    Fatal("a test starts with a server still disconnected or the network unreliable (the real suite's assertion)");
+    HarnessAssert("a test starts with a server still disconnected or the network unreliable (the real suite's assertion)");
   }
 }
 
@@ -498,6 +499,7 @@ bool RaftLabTest::TestFigure8() {
     for (int k = 1; k <= 3; k++) config_->Reconnect(mod(leader1 + k));
     const int leader2 = config_->OneLeader();
     CHECK_HELPER(leader2 >= 0);
+    test11_leaders_ = {leader1, leader2};
     config_->Reconnect(mod(leader1 + 4));
     config_->Reconnect(leader1);
     SleepMicros(ELECTIONTIMEOUT);
@@ -533,9 +535,10 @@ bool RaftLabTest::TestFigure8() {
           (long)i1);
     // Reconnect the rest. The real suite picks them with `leader2 ==
     // leader1 + 1` (no modulo) and aborts on reconnecting a connected
-    // server when leader1 == 4 and leader2 == 0 (labtest.md defect 1).
+    // server when leader1 == 4 and leader2 == 0 (labtest.md defect 1);
+    // --correct-test11 uses the modulo.
     const int remembered_one_more =
-        options_.real_test11_defect ? (leader2 == leader1 + 1 ? mod(leader1 + 2) : mod(leader1 + 1)) : one_more;
+        options_.correct_test11 ? one_more : (leader2 == leader1 + 1 ? mod(leader1 + 2) : mod(leader1 + 1));
     for (int k = 1; k <= 3; k++) {
       const int server = mod(leader1 + k);
       if (server == leader2 || server == remembered_one_more) continue;

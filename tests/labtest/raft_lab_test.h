@@ -10,7 +10,7 @@ namespace standin {
 
 struct LabOptions {
   bool summary = false;             // -s: a line per test (seconds, peers, RPCs, commands)
-  bool real_test11_defect = false;  // --real-test11-defect: test 11's final reconnect as the real suite does it
+  bool correct_test11 = false;  // --correct-test11: test 11's final reconnect with the modulo the real suite lacks
   bool ran_test1 = true;            // test 9 checks test 1's election RPCs only if test 1 ran
   bool quiet = false;               // only failures (labtest --virtual -r N without -s)
 };
@@ -31,6 +31,10 @@ class RaftLabTest {
   static const char* Name(int test);
   uint64_t total_rpcs() const { return total_rpcs_; }
   int failed_test() const { return failed_test_; }  // 0 if none failed
+  int current_test() const { return current_test_; }  // the test running (or last run)
+  // Test 11's leader1 and leader2 in its last try ({-1, -1} if it got no
+  // second leader).
+  std::pair<int, int> test11_leaders() const { return test11_leaders_; }
   const std::string& failure() const { return failure_; }
 
  private:
@@ -66,6 +70,8 @@ class RaftLabTest {
   int64_t init_rpcs_ = 0;
   uint64_t total_rpcs_ = 0;
   int failed_test_ = 0;
+  int current_test_ = 0;
+  std::pair<int, int> test11_leaders_{-1, -1};
   std::string failure_;
 };
 

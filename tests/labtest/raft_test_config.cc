@@ -341,9 +341,14 @@ uint64_t RaftTestConfig::DoAgreement(int cmd, int n, bool retry) {
 
 // ----- Network control --------------------------------------------------------------
 
+void HarnessAssert(const std::string& message) {
+  if (VirtualWorld::On()) throw HarnessAborted{message};
+  Fatal(message);
+}
+
 void RaftTestConfig::Disconnect(int i) {
   std::lock_guard<std::mutex> lock(net_mutex_);
-  if (explicitly_disconnected_[i]) Fatal("RaftTestConfig::Disconnect: server " + std::to_string(i) + " is already disconnected");
+  if (explicitly_disconnected_[i]) HarnessAssert("RaftTestConfig::Disconnect: server " + std::to_string(i) + " is already disconnected");
   if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
   explicitly_disconnected_[i] = true;
   LogEvent("network", "disconnect S%d", i);
@@ -352,9 +357,9 @@ void RaftTestConfig::Disconnect(int i) {
 
 void RaftTestConfig::Reconnect(int i) {
   std::lock_guard<std::mutex> lock(net_mutex_);
-  if (!explicitly_disconnected_[i]) Fatal("RaftTestConfig::Reconnect: server " + std::to_string(i) + " is not disconnected");
+  if (!explicitly_disconnected_[i]) HarnessAssert("RaftTestConfig::Reconnect: server " + std::to_string(i) + " is not disconnected");
   if (!servers_[i]->IsDisconnected()) {
-    Fatal("RaftTestConfig::Reconnect: server " + std::to_string(i) +
+    HarnessAssert("RaftTestConfig::Reconnect: server " + std::to_string(i) +
           " reports is_disconnected false after an explicit disconnect");
   }
   servers_[i]->Reconnect();

@@ -32,6 +32,16 @@ double ProcessCpuSeconds();
 // in the other; the stricter).
 constexpr uint64_t kAgreementWindowUs = 2000000;
 
+// A failed assertion of the real harness (Disconnect/Reconnect's checks,
+// each test's preamble): the real framework aborts the process. In real
+// time the stand-in aborts too (HarnessAssert prints "standin: MESSAGE");
+// in virtual time it throws this, so a run of many seeds records the abort
+// as that seed's failure and goes on with the next seed.
+struct HarnessAborted {
+  std::string message;
+};
+[[noreturn]] void HarnessAssert(const std::string& message);
+
 // Measures the host: a thread that sleeps 10 ms at a time and records how
 // late it wakes. A late wake-up means the whole process (or the machine)
 // did not run: a stall, which no Raft can tell from silence.
