@@ -26,6 +26,11 @@ pub(crate) mod logging;
 pub(crate) mod node;
 pub(crate) mod protocol;
 
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use self::framework::{contain, Applier, FrameIds, Link, OwnedCommand};
