@@ -56,6 +56,14 @@ echo "install_into_lab_test: $(wc -l <"$scratch/after") files; only server.rs ch
 # Built in place, as the lab's CMake builds it.
 (cd "$crate" && cargo build --release --quiet) || fail "the installed crate does not build in place"
 "$here/scripts/check-symbols" "$crate/target/release/librust_raft.a" || fail "the installed crate's symbols do not match the contract"
+# And the stand-in's suite, built against that folder (cmake -DRUST_RAFT_CRATE_DIR).
+cmake -S "$here" -B "$scratch/build" -DBUILD_RAFT_LAB_TESTS=ON -DRUST_RAFT_CRATE_DIR="$crate" >"$scratch/cmake.log" 2>&1 ||
+  { cat "$scratch/cmake.log"; fail "cmake -DRUST_RAFT_CRATE_DIR failed"; }
+grep -q "linking the crate folder $crate" "$scratch/cmake.log" || fail "cmake did not take the crate folder"
+cmake --build "$scratch/build" --target labtest -j2 >"$scratch/build.log" 2>&1 || { tail -30 "$scratch/build.log"; fail "labtest does not build against the crate folder"; }
+"$scratch/build/labtest" -f "$here/config/raft_lab_test.yml" --virtual --seed 7 -t 1-3 2>&1 | grep -q "^ALL TESTS PASSED$" ||
+  fail "the suite (tests 1-3) does not pass on the installed tree's crate"
+echo "install_into_lab_test: labtest built with -DRUST_RAFT_CRATE_DIR=<the tree's crate> passes tests 1-3"
 sums "$lab" > "$scratch/built"
 out=$("$here/scripts/install-into-lab" "$lab" --no-check --backup-dir "$scratch/backups" 2>&1) || fail "the second install failed: $out"
 grep -q "removed the stale src/protocol/rust_raft/target/release/librust_raft.a" <<<"$out" || fail "the stale archive was not removed: $out"

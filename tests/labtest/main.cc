@@ -38,6 +38,7 @@ void Usage(FILE* out) {
                "                        prints each run's trace hash; -r N runs seeds N.. and summarizes\n"
                "  --freeze MS           (virtual) freeze the whole process for MS ms every 10-20 s (seeded)\n"
                "  --freeze-one MS       (virtual) freeze one server's reactor for MS ms every 10-20 s\n"
+               "  --watchdog S          (virtual) end a run that makes no progress for S s of wall time (default 10)\n"
                "  --bench [--churn-seeds N]  the benchmark table instead of the suite (real or --virtual time)\n"
                "  --timeline FILE.html  write a timeline page of the run (one run: not with -r)\n");
 }
@@ -88,7 +89,8 @@ bool WriteTimeline(standin::Timeline* timeline, const std::string& path) {
 // run per seed. Returns the exit status.
 int RunVirtual(const standin::Config& config, const std::set<int>& tests, standin::LabOptions options,
                unsigned long long first_seed, unsigned long long runs, unsigned long long freeze_ms,
-               unsigned long long freeze_one_ms, const std::string& timeline_path, const std::string& run_args) {
+               unsigned long long freeze_one_ms, const std::string& timeline_path, const std::string& run_args,
+               unsigned long long watchdog_seconds) {
   options.quiet = runs > 1 && !options.summary;
   struct Failure {
     unsigned long long seed;
@@ -162,9 +164,10 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
         const uint64_t now = world.switches();
         still = now == last ? still + 1 : 0;
         last = now;
-        if (still >= 50) {
-          std::fprintf(stderr, "labtest --virtual: no progress for 10 s of wall time: virtual thread '%s' is blocked "
-                               "outside the scheduler (a lock held across a wait?)\n", world.running_name());
+        if (still >= static_cast<int>(watchdog_seconds * 5)) {
+          std::fprintf(stderr, "labtest --virtual: no progress for %llu s of wall time in test %d: virtual thread '%s' is "
+                               "blocked or spinning outside the scheduler (a lock held across a wait, or a busy loop)\n",
+                       watchdog_seconds, standin::RunningTest(), world.running_name());
           std::fflush(stderr);
           std::abort();
         }
@@ -180,8 +183,9 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     if (!timeline_path.empty() && !WriteTimeline(&timeline, timeline_path)) return 2;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_begin).count();
     if (!finished) {
-      failed_test = failed_test != 0 ? failed_test : -1;
+      failed_test = failed_test != 0 ? failed_test : standin::RunningTest();
       failure = "deadlock (see above)";
+      std::fprintf(stderr, "labtest --virtual: the deadlock came in test %d\n", failed_test);
     }
     // Only what the seed determines, so two runs of a seed print the same bytes.
     std::fprintf(stderr, "virtual run seed %llu: trace hash %016llx (%s, %.1f s of virtual time)\n", run_seed,
@@ -231,7 +235,7 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
 int main(int argc, char** argv) {
   std::string config_path;
   std::set<int> tests;
-  unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0;
+  unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0, watchdog_seconds = 10;
   bool seed_given = false, virtual_time = false, bench = false;
   unsigned long long churn_seeds = 0;
   std::string timeline_path;
@@ -286,6 +290,12 @@ int main(int argc, char** argv) {
       const char* n = value(arg.c_str());
       if (!ParseNumber(n, arg == "--freeze" ? &freeze_ms : &freeze_one_ms)) {
         std::fprintf(stderr, "labtest: bad %s value '%s' (milliseconds)\n", arg.c_str(), n);
+        return 2;
+      }
+    } else if (arg == "--watchdog") {
+      const char* n = value("--watchdog");
+      if (!ParseNumber(n, &watchdog_seconds) || watchdog_seconds == 0) {
+        std::fprintf(stderr, "labtest: bad --watchdog value '%s' (seconds, at least 1)\n", n);
         return 2;
       }
     } else if (arg == "--wrap-random-overflow") {
@@ -349,7 +359,8 @@ int main(int argc, char** argv) {
     if (freeze_one_ms > 0) run_args += " --freeze-one " + std::to_string(freeze_one_ms);
     if (options.correct_test11) run_args += " --correct-test11";
     if (standin::RandomOverflowWraps()) run_args += " --wrap-random-overflow";
-    return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms, timeline_path, run_args);
+    return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms, timeline_path, run_args,
+                      watchdog_seconds);
   }
 
   const standin::HostStallMonitor host_monitor;

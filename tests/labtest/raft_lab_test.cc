@@ -1,6 +1,7 @@
 #include "raft_lab_test.h"
 
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <set>
@@ -36,6 +37,12 @@ std::string Format(const char* format, ...) {
     if (!(ok)) return false; \
   } while (0)
 
+namespace {
+std::atomic<int> g_running_test{0};
+}  // namespace
+
+int RunningTest() { return g_running_test.load(); }
+
 RaftLabTest::RaftLabTest(RaftTestConfig* config, LabOptions options, const HostStallMonitor* monitor)
     : config_(config), options_(options), monitor_(monitor) {}
 
@@ -61,6 +68,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
   for (int test = 1; test <= kNumTests; test++) {
     if (!selected.empty() && selected.count(test) == 0) continue;
     current_test_ = test;
+    g_running_test = test;
     if (!options_.quiet) std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
     Preamble();
     const Micros begin = NowMicros();
@@ -539,6 +547,13 @@ bool RaftLabTest::TestFigure8() {
     // --correct-test11 uses the modulo.
     const int remembered_one_more =
         options_.correct_test11 ? one_more : (leader2 == leader1 + 1 ? mod(leader1 + 2) : mod(leader1 + 1));
+    if (remembered_one_more != one_more) {
+      // Said before the abort, so whoever reads the log (and scripts/grade)
+      // can tell the suite's fault from the Raft's.
+      std::fprintf(stderr, "labtest: test 11's final reconnect hits the real suite's own defect (labtest.md, defect 1): "
+                           "leader1 = %d, leader2 = %d; it reconnects server %d, which is connected\n",
+                   leader1, leader2, one_more);
+    }
     for (int k = 1; k <= 3; k++) {
       const int server = mod(leader1 + k);
       if (server == leader2 || server == remembered_one_more) continue;

@@ -8,6 +8,10 @@
 
 namespace standin {
 
+// The test running now (0 before the first), for messages written from
+// outside the suite (the virtual-time watchdog, the deadlock report).
+int RunningTest();
+
 struct LabOptions {
   bool summary = false;             // -s: a line per test (seconds, peers, RPCs, commands)
   bool correct_test11 = false;  // --correct-test11: test 11's final reconnect with the modulo the real suite lacks
