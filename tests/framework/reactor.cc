@@ -101,11 +101,14 @@ void Fatal(const std::string& message) {
 
 // ----- Coroutine ------------------------------------------------------------
 
-Coroutine::Coroutine(Reactor* reactor, std::function<void()> body)
-    : reactor_(reactor), body_(std::move(body)), stack_(std::make_unique<GuardedStack>(kStackSize, &context_)) {
-  auto address = reinterpret_cast<uintptr_t>(this);
-  makecontext(&context_, reinterpret_cast<void (*)()>(&Coroutine::Entry), 2,
-              static_cast<uint32_t>(address & 0xffffffffu), static_cast<uint32_t>(address >> 32));
+Coroutine::Coroutine(Reactor* reactor, std::function<void()> body) : reactor_(reactor), body_(std::move(body)) {
+  if (!reactor_->spare_stacks_.empty()) {
+    stack_ = std::move(reactor_->spare_stacks_.back());
+    reactor_->spare_stacks_.pop_back();
+  } else {
+    stack_ = std::make_unique<GuardedStack>(kStackSize);
+  }
+  context_.Make(*stack_, &Coroutine::Entry, this);
 #if STANDIN_TSAN
   sanitizer_fiber_ = __tsan_create_fiber(0);
 #endif
@@ -115,10 +118,16 @@ Coroutine::~Coroutine() {
 #if STANDIN_TSAN
   if (sanitizer_fiber_ != nullptr) __tsan_destroy_fiber(sanitizer_fiber_);
 #endif
+#if !STANDIN_ASAN && !STANDIN_TSAN
+  // (Not under the sanitizers: a finished fiber's frames never return, so
+  // their shadow state would stay behind on a reused stack.)
+  constexpr size_t kKeep = 64;
+  if (reactor_->spare_stacks_.size() < kKeep) reactor_->spare_stacks_.push_back(std::move(stack_));
+#endif
 }
 
-void Coroutine::Entry(uint32_t lo, uint32_t hi) {
-  auto* self = reinterpret_cast<Coroutine*>((static_cast<uintptr_t>(hi) << 32) | lo);
+void Coroutine::Entry(void* raw) {
+  auto* self = static_cast<Coroutine*>(raw);
 #if STANDIN_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &tl_scheduler_stack_bottom, &tl_scheduler_stack_size);
 #endif
@@ -375,7 +384,7 @@ void Reactor::SwitchToScheduler() {
   __sanitizer_start_switch_fiber(self->finished_ ? nullptr : &fake_stack, tl_scheduler_stack_bottom,
                                  tl_scheduler_stack_size);
 #endif
-  swapcontext(&self->context_, &scheduler_context_);
+  MachineContext::Switch(&self->context_, &scheduler_context_);
 #if STANDIN_ASAN
   __sanitizer_finish_switch_fiber(fake_stack, &tl_scheduler_stack_bottom, &tl_scheduler_stack_size);
 #endif
@@ -387,10 +396,9 @@ void Reactor::Resume(Coroutine* coroutine) {
   __tsan_switch_to_fiber(coroutine->sanitizer_fiber_, 0);
 #endif
 #if STANDIN_ASAN
-  __sanitizer_start_switch_fiber(&scheduler_fake_stack_, coroutine->context_.uc_stack.ss_sp,
-                                 coroutine->context_.uc_stack.ss_size);
+  __sanitizer_start_switch_fiber(&scheduler_fake_stack_, coroutine->stack_->base(), coroutine->stack_->size());
 #endif
-  swapcontext(&scheduler_context_, &coroutine->context_);
+  MachineContext::Switch(&scheduler_context_, &coroutine->context_);
 #if STANDIN_ASAN
   __sanitizer_finish_switch_fiber(scheduler_fake_stack_, nullptr, nullptr);
 #endif

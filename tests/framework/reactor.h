@@ -57,12 +57,12 @@ class Coroutine {
   friend class Reactor;
   friend class Event;
   friend class HandlerScope;
-  static void Entry(uint32_t lo, uint32_t hi);
+  static void Entry(void* self);
 
   Reactor* reactor_;
   std::function<void()> body_;
-  ucontext_t context_{};
-  std::unique_ptr<GuardedStack> stack_;
+  std::unique_ptr<GuardedStack> stack_;  // from the reactor's pool, back to it when done
+  MachineContext context_;
   bool finished_ = false;
   uint64_t wait_token_ = 0;  // bumped per wait; stale timers find a newer one
   bool timed_out_ = false;
@@ -241,7 +241,11 @@ class Reactor {
   std::thread::id thread_id_;
 
   // Loop-thread state.
-  ucontext_t scheduler_context_{};
+  MachineContext scheduler_context_;
+  // Stacks of finished fibers, for the next ones (an mmap, an mprotect and
+  // a munmap fewer per fiber; a fiber per RPC handled). Declared before
+  // coroutines_ so it outlives them.
+  std::vector<std::unique_ptr<GuardedStack>> spare_stacks_;
   Coroutine* running_coroutine_ = nullptr;
   std::deque<Coroutine*> ready_;
   struct Timer {

@@ -23,36 +23,125 @@ VirtualWorld* VirtualWorld::instance_ = nullptr;
 
 // ----- GuardedStack ----------------------------------------------------------------
 
-GuardedStack::GuardedStack(size_t size, ucontext_t* context) {
+GuardedStack::GuardedStack(size_t size) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   mapping_size_ = size + page;
   mapping_ = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapping_ == MAP_FAILED) VirtualFatal("cannot map a fiber stack");
   // Guard page at the low end: the stack grows down into it and faults.
   if (mprotect(mapping_, page, PROT_NONE) != 0) VirtualFatal("cannot protect a fiber stack's guard page");
-  if (getcontext(context) != 0) VirtualFatal("getcontext failed");
-  context->uc_stack.ss_sp = static_cast<char*>(mapping_) + page;
-  context->uc_stack.ss_size = size;
-  context->uc_link = nullptr;
+  base_ = static_cast<char*>(mapping_) + page;
+  size_ = size;
 }
 
 GuardedStack::~GuardedStack() {
   if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
 }
 
+// ----- MachineContext -------------------------------------------------------------
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+
+// standin_switch_context(void** save, void* load): pushes the registers the
+// System V ABI asks a callee to keep (rbp, rbx, r12-r15) and the x87 and SSE
+// control words, saves the stack pointer in *save, loads `load`, and pops
+// the same from there. A fresh context's stack is laid out (Make) as if it
+// had been switched away from just before standin_context_start, which
+// calls entry(arg) with r12 = arg and r13 = entry.
+asm(R"(
+  .text
+  .globl standin_switch_context
+  .type standin_switch_context, @function
+standin_switch_context:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $16, %rsp
+  stmxcsr 8(%rsp)
+  fnstcw (%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  fldcw (%rsp)
+  ldmxcsr 8(%rsp)
+  addq $16, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size standin_switch_context, .-standin_switch_context
+
+  .globl standin_context_start
+  .type standin_context_start, @function
+standin_context_start:
+  movq %r12, %rdi
+  callq *%r13
+  ud2
+  .size standin_context_start, .-standin_context_start
+)");
+
+extern "C" void standin_switch_context(void** save, void* load);
+extern "C" void standin_context_start();
+
+void MachineContext::Make(const GuardedStack& stack, void (*entry)(void*), void* arg) {
+  // From the top (16-byte aligned): the return address into
+  // standin_context_start at top - 8, then rbp, rbx, r12, r13, r14, r15 and
+  // 16 bytes of control words, so the stack pointer is top - 72.
+  auto top = (reinterpret_cast<uintptr_t>(stack.base()) + stack.size()) & ~static_cast<uintptr_t>(15);
+  auto* slot = reinterpret_cast<uint64_t*>(top);
+  *--slot = reinterpret_cast<uint64_t>(&standin_context_start);
+  *--slot = 0;                                   // rbp
+  *--slot = 0;                                   // rbx
+  *--slot = reinterpret_cast<uint64_t>(arg);     // r12
+  *--slot = reinterpret_cast<uint64_t>(entry);   // r13
+  *--slot = 0;                                   // r14
+  *--slot = 0;                                   // r15
+  *--slot = 0x1F80;                              // MXCSR (at +8): the default
+  *--slot = 0x037F;                              // x87 control word (at +0): the default
+  stack_pointer_ = slot;
+}
+
+void MachineContext::Switch(MachineContext* from, MachineContext* to) {
+  standin_switch_context(&from->stack_pointer_, to->stack_pointer_);
+}
+
+#else
+
+void MachineContext::Make(const GuardedStack& stack, void (*entry)(void*), void* arg) {
+  if (getcontext(&context_) != 0) VirtualFatal("getcontext failed");
+  context_.uc_stack.ss_sp = stack.base();
+  context_.uc_stack.ss_size = stack.size();
+  context_.uc_link = nullptr;
+  const auto e = reinterpret_cast<uintptr_t>(entry), a = reinterpret_cast<uintptr_t>(arg);
+  makecontext(&context_, reinterpret_cast<void (*)()>(&MachineContext::Start), 4, static_cast<uint32_t>(e),
+              static_cast<uint32_t>(e >> 32), static_cast<uint32_t>(a), static_cast<uint32_t>(a >> 32));
+}
+
+void MachineContext::Start(uint32_t lo_entry, uint32_t hi_entry, uint32_t lo_arg, uint32_t hi_arg) {
+  auto entry = reinterpret_cast<void (*)(void*)>((static_cast<uintptr_t>(hi_entry) << 32) | lo_entry);
+  entry(reinterpret_cast<void*>((static_cast<uintptr_t>(hi_arg) << 32) | lo_arg));
+}
+
+void MachineContext::Switch(MachineContext* from, MachineContext* to) { swapcontext(&from->context_, &to->context_); }
+
+#endif
+
 // ----- VThread -------------------------------------------------------------------
 
 VThread::VThread(std::string name, std::function<void()> body, size_t stack_size)
-    : name_(std::move(name)), body_(std::move(body)), stack_(std::make_unique<GuardedStack>(stack_size, &context_)) {
-  const auto address = reinterpret_cast<uintptr_t>(this);
-  makecontext(&context_, reinterpret_cast<void (*)()>(&VThread::Entry), 2,
-              static_cast<uint32_t>(address & 0xffffffffu), static_cast<uint32_t>(address >> 32));
+    : name_(std::move(name)), body_(std::move(body)), stack_(std::make_unique<GuardedStack>(stack_size)) {
+  context_.Make(*stack_, &VThread::Entry, this);
 }
 
 VThread::~VThread() = default;
 
-void VThread::Entry(uint32_t lo, uint32_t hi) {
-  auto* self = reinterpret_cast<VThread*>((static_cast<uintptr_t>(hi) << 32) | lo);
+void VThread::Entry(void* raw) {
+  auto* self = static_cast<VThread*>(raw);
   self->body_();
   self->body_ = nullptr;
   self->finished_ = true;
@@ -156,7 +245,7 @@ void VirtualWorld::Trace(uint64_t value) {
 
 void VirtualWorld::SwitchToScheduler() {
   VThread* self = current_;
-  swapcontext(&self->context_, &scheduler_context_);
+  MachineContext::Switch(&self->context_, &scheduler_context_);
 }
 
 bool VirtualWorld::Run() {
@@ -175,7 +264,7 @@ bool VirtualWorld::RunThreads() {
       clock_reads_this_turn_ = 0;
       switches_.fetch_add(1, std::memory_order_relaxed);
       running_name_ = next->name_.c_str();
-      swapcontext(&scheduler_context_, &next->context_);
+      MachineContext::Switch(&scheduler_context_, &next->context_);
       running_name_ = "scheduler";
       current_ = nullptr;
       continue;
