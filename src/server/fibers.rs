@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::framework::{self, AppendArgs, AppendReplyValues, Link, PendingAppend};
 use super::logging::event;
-use super::node::{leader_of, Node};
+use super::node::{as_leader, Node};
 use super::protocol::{AppendOutcome, AppendResponse, ElectionOutcome, Micros, NodeId, Role, SentAppend, Term, VoteRequest};
 
 // Poll periods: each sleep is drawn from [period / 2, 3 period / 2).
@@ -225,7 +225,7 @@ fn run_replication_fiber(node: &Node, link: &Link, peer: NodeId, term: Term) {
             event!(
                 trace,
                 "append",
-                leader_of(node.ids.site_id, request.term),
+                as_leader(node.ids.site_id, request.term),
                 "to S{peer}: prev {}/t{} {} commit {}",
                 request.prev_log_index,
                 request.prev_log_term,

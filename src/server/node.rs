@@ -308,8 +308,8 @@ impl Node {
     }
 }
 
-/// The role a leader's replication fiber logs with, without the lock.
-pub(crate) fn leader_of(id: NodeId, term: Term) -> Who {
+/// A leader of `term`, as its replication fiber logs itself without taking the lock.
+pub(crate) fn as_leader(id: NodeId, term: Term) -> Who {
     Who { id, term, role: Role::Leader }
 }
 
