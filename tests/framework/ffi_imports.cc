@@ -37,6 +37,8 @@ T* Checked(void* handle, const char* function) {
 // Event and RaftData handles are heap-allocated shared_ptrs, as in the real
 // framework, which never frees them; the stand-in keeps them until exit so
 // a late reply or a stale handle never meets freed memory.
+std::atomic<size_t> g_kept_handles{0};
+
 template <typename T>
 void* KeepHandle(std::shared_ptr<T> object) {
   static std::mutex mutex;
@@ -44,6 +46,7 @@ void* KeepHandle(std::shared_ptr<T> object) {
   auto* handle = new std::shared_ptr<T>(std::move(object));
   std::lock_guard<std::mutex> lock(mutex);
   kept.emplace_back(handle, [](void* p) { delete static_cast<std::shared_ptr<T>*>(p); });
+  g_kept_handles++;
   return handle;
 }
 
@@ -92,6 +95,7 @@ unsigned& ThreadRandomState() {
 namespace standin {
 void SetRandomOverflowWraps(bool wraps) { g_random_overflow_wraps = wraps; }
 bool RandomOverflowWraps() { return g_random_overflow_wraps; }
+size_t KeptHandles() { return g_kept_handles.load(); }
 
 void SeedFrameworkRandom(uint64_t seed) {
   g_random_seed = seed;

@@ -227,5 +227,8 @@ void SeedFrameworkRandom(uint64_t seed);
 // as the real formula does in practice (labtest --wrap-random-overflow).
 void SetRandomOverflowWraps(bool wraps);
 bool RandomOverflowWraps();
+// Event and RaftData handles handed out so far: the framework keeps them
+// until exit (the real one never frees them; the contract has no release).
+size_t KeptHandles();
 
 }  // namespace standin
