@@ -286,13 +286,17 @@ impl RaftServer {
 }
 
 impl Drop for RaftServer {
-    /// The glue drops the server 200 ms after setting `stop`: the fibers
-    /// end at their next wake-up, touching no framework handle (they hold
-    /// the node, not the server, so nothing they use is freed under them).
+    /// The glue drops the server 200 ms after setting `stop` (a plain write
+    /// the fibers cannot read without a race), and the framework frees the
+    /// communicator right after. So the drop stops the node and waits until
+    /// every fiber has ended (each at its next wake-up, touching no
+    /// framework handle; they hold the node, not the server).
     fn drop(&mut self) {
-        self.node.stop();
         if !self.stop && self.looping {
             log::warn!(target: "raft::api", "server {} dropped without the glue's delete; its fibers stop now", self.site_id);
+        }
+        if !self.node.stop_and_wait(2_000_000) {
+            log::error!(target: "raft::api", "server {}: fibers still running 2 s after the drop (is its reactor stopped?)", self.site_id);
         }
     }
 }

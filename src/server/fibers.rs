@@ -8,7 +8,8 @@
 //!   commit notices, heartbeats) and feeds each reply, or loss, back.
 //!
 //! Every fiber checks `Node::is_stopped` after each wait and ends at once,
-//! touching no framework handle, when the server has been deleted. Every
+//! touching no framework handle, when the server has been deleted (and the
+//! drop waits for that: `Node::stop_and_wait`). Every
 //! interval is drawn afresh (`State::jittered`), so no polling stays in step
 //! with the harness's round-number sleeps.
 
@@ -49,9 +50,12 @@ const RPC_TIMEOUT_US: Micros = 300_000;
 
 /// Starts the election fiber (on the reactor thread, from `setup`).
 pub(crate) fn start(node: &Arc<Node>, link: Link) {
-    let fiber_node = Arc::clone(node);
+    let (fiber_node, life) = (Arc::clone(node), node.fiber_life());
     let name = format!("election fiber of server {}", node.ids.site_id);
-    framework::spawn_fiber(name, move || run_election_fiber(&fiber_node, &link));
+    framework::spawn_fiber(name, move || {
+        let _life = life;
+        run_election_fiber(&fiber_node, &link)
+    });
 }
 
 /// §5.2: followers and candidates start an election when the timer runs
@@ -134,10 +138,12 @@ fn start_replication_if_leading(node: &Arc<Node>, link: &Link) {
         (term, state.core.peers().collect::<Vec<_>>())
     };
     for peer in peers {
-        let fiber_node = Arc::clone(node);
-        let fiber_link = link.copy();
+        let (fiber_node, fiber_link, life) = (Arc::clone(node), link.copy(), node.fiber_life());
         let name = format!("replication fiber of server {} to {peer} (term {term})", node.ids.site_id);
-        framework::spawn_fiber(name, move || run_replication_fiber(&fiber_node, &fiber_link, peer, term));
+        framework::spawn_fiber(name, move || {
+            let _life = life;
+            run_replication_fiber(&fiber_node, &fiber_link, peer, term)
+        });
     }
 }
 

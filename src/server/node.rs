@@ -17,7 +17,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::ThreadId;
 
@@ -79,6 +79,8 @@ pub(crate) struct Node {
     /// The server was deleted: fibers end at their next wake-up, touching
     /// no framework handle.
     stopped: AtomicBool,
+    /// Fibers started and not yet ended (see `FiberLife`).
+    live_fibers: AtomicUsize,
     /// The reactor thread that runs this server's fibers (set by `setup`).
     reactor_thread: OnceLock<ThreadId>,
 }
@@ -103,6 +105,7 @@ impl Node {
             applier,
             applying: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            live_fibers: AtomicUsize::new(0),
             reactor_thread: OnceLock::new(),
         }
     }
@@ -129,6 +132,37 @@ impl Node {
         self.stopped.load(Ordering::SeqCst)
     }
 
+    /// Counts a fiber as alive until the returned value is dropped (at the
+    /// end of its body, however it ends).
+    pub(crate) fn fiber_life(self: &Arc<Self>) -> FiberLife {
+        self.live_fibers.fetch_add(1, Ordering::SeqCst);
+        FiberLife(Arc::clone(self))
+    }
+
+    /// Stops the fibers and, called from another thread than theirs, waits
+    /// until every one has ended (or `patience_us` passed): the framework
+    /// frees the communicator, events and proxies right after the server is
+    /// deleted, so no fiber may be in a call on them then. Each ends at its
+    /// next wake-up (at most an RPC timeout away). The wait sleeps rather
+    /// than blocks (std::thread::sleep, which virtual time turns into
+    /// virtual time), so the fibers' thread can run meanwhile. On the
+    /// fibers' own thread none of them is running: nothing to wait for.
+    /// True if every fiber ended.
+    pub(crate) fn stop_and_wait(&self, patience_us: u64) -> bool {
+        self.stop();
+        if self.on_reactor_thread() {
+            return true;
+        }
+        let mut waited = 0;
+        while self.live_fibers.load(Ordering::SeqCst) > 0 {
+            if waited >= patience_us {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(1_000));
+            waited += 1_000;
+        }
+        true
+    }
     /// Records the calling thread as this server's reactor thread; false if
     /// one was recorded already (a second `setup`).
     pub(crate) fn claim_reactor_thread(&self) -> bool {
@@ -305,6 +339,15 @@ impl Node {
                 return;
             }
         }
+    }
+}
+
+/// A fiber's place in `Node::live_fibers`, given back when dropped.
+pub(crate) struct FiberLife(Arc<Node>);
+
+impl Drop for FiberLife {
+    fn drop(&mut self) {
+        self.0.live_fibers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
