@@ -91,7 +91,9 @@ Micros CoarseTick() {
 
 void SleepAccuracy() {
   // A sleep ends when the monotonic clock or the coarse wall clock has
-  // moved by its length: never more than a tick early, and about on time.
+  // moved by its length: early by at most how far the coarse clock lagged
+  // the true time when it began (about a tick; more on a tickless kernel
+  // whose idle CPUs skip ticks), and about on time.
   Reactor reactor("r", 300);
   reactor.Start();
   const Micros tick = CoarseTick();
@@ -102,10 +104,13 @@ void SleepAccuracy() {
       for (int round = 0; round < 5; round++) {
         for (Micros us : {1000, 5000, 20000, 100000}) {
           const Micros begin = NowMicros(), coarse_begin = CoarseWallMicros();
+          const Micros fine_begin = WallMicros();
+          const Micros lag = fine_begin > coarse_begin ? fine_begin - coarse_begin : 0;
           reactor.Sleep(us);
           const Micros slept = NowMicros() - begin, coarse_slept = CoarseWallMicros() - coarse_begin;
           EXPECT(slept >= us || coarse_slept >= us);
-          EXPECT(slept + tick + 100 >= us);
+          EXPECT(slept + lag + 100 >= us);
+          EXPECT(lag <= 4 * tick);  // the coarse clock does follow the true time
           lateness.push_back(static_cast<int64_t>(slept) - static_cast<int64_t>(us));
         }
       }
@@ -142,7 +147,9 @@ void CoarseClock() {
   EXPECT(!steps.empty());
   for (Micros step : steps) EXPECT(step + 200 >= tick);  // never finer than a tick
   EXPECT(WallMicros() + 1000 >= raft_time_now());
-  EXPECT(raft_time_now() + tick + 1000 >= WallMicros());
+  // Behind the true time by about a tick; on a tickless kernel, whose idle
+  // CPUs skip ticks, by up to a few (seen here: 7.6 ms with 4 ms ticks).
+  EXPECT(raft_time_now() + 3 * tick + 1000 >= WallMicros());
 }
 
 void EventTimeoutAccuracy() {
