@@ -1,5 +1,7 @@
 #include "framework.h"
 
+#include "hazards.h"
+
 #include <strings.h>
 
 #include <ctime>
@@ -143,16 +145,29 @@ void LogEvent(const char* topic, const char* format, ...) {
 
 // ----- Log map ---------------------------------------------------------------------
 
-std::shared_ptr<RaftData>& RaftLogs::Instance(slotid_t slot, const char* function) {
-  reactor_->CheckOnThread(function);
+std::shared_ptr<RaftData> RaftLogs::Instance(slotid_t slot, const char* function) {
+  CheckImportThread(reactor_, function);
+  std::lock_guard<std::mutex> lock(mutex_);
   auto& data = map_[slot];
   if (!data) data = std::make_shared<RaftData>();
   return data;
 }
 
+void RaftLogs::Set(slotid_t slot, std::shared_ptr<RaftData> data, const char* function) {
+  CheckImportThread(reactor_, function);
+  std::lock_guard<std::mutex> lock(mutex_);
+  map_[slot] = std::move(data);
+}
+
 void RaftLogs::Erase(slotid_t slot, const char* function) {
-  reactor_->CheckOnThread(function);
+  CheckImportThread(reactor_, function);
+  std::lock_guard<std::mutex> lock(mutex_);
   map_.erase(slot);
+}
+
+size_t RaftLogs::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return map_.size();
 }
 
 // ----- Config ----------------------------------------------------------------------
@@ -375,17 +390,25 @@ RaftCommo::RaftCommo(Network* network, Reactor* reactor, siteid_t self)
   }
 }
 
-std::vector<RpcProxy>& RaftCommo::Proxies(parid_t partition, const char* function) {
-  reactor_->CheckOnThread(function);
+std::vector<RpcProxy> RaftCommo::ProxiesCopy(parid_t partition) {
+  std::lock_guard<std::mutex> lock(ProxiesMutex());
   return proxies_[partition];
 }
 
-std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>>& RaftCommo::Backup() {
+bool RaftCommo::HasProxy(parid_t partition, siteid_t site) {
+  std::lock_guard<std::mutex> lock(ProxiesMutex());
+  for (const RpcProxy& proxy : proxies_[partition]) {
+    if (proxy.site_id == site) return true;
+  }
+  return false;
+}
+
+std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>>& RaftCommo::BackupLocked() {
   static std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>> backup;
   return backup;
 }
 
-std::mutex& RaftCommo::BackupMutex() {
+std::mutex& RaftCommo::ProxiesMutex() {
   static std::mutex mutex;
   return mutex;
 }

@@ -60,16 +60,21 @@ struct RaftData {
   std::shared_ptr<Marshallable> log;
 };
 
-// One server's log map; belongs to its reactor thread.
+// One server's log map. The contract gives it to the reactor thread (the
+// real map has no lock); the stand-in guards it, and a use from another
+// thread is a hazard.
 class RaftLogs {
  public:
   explicit RaftLogs(Reactor* reactor) : reactor_(reactor) {}
-  std::shared_ptr<RaftData>& Instance(slotid_t slot, const char* function);
+  // The entry at `slot`, made empty if missing (raft_logs_get_instance).
+  std::shared_ptr<RaftData> Instance(slotid_t slot, const char* function);
+  void Set(slotid_t slot, std::shared_ptr<RaftData> data, const char* function);
   void Erase(slotid_t slot, const char* function);
-  size_t size() const { return map_.size(); }
+  size_t size() const;
 
  private:
   Reactor* reactor_;
+  mutable std::mutex mutex_;
   std::map<slotid_t, std::shared_ptr<RaftData>> map_;
 };
 
@@ -188,19 +193,27 @@ struct RpcProxy {
 };
 
 // One server's communicator: its proxy lists per partition (its own site
-// included) and the sending side of the RPCs. Reactor thread only.
+// included) and the sending side of the RPCs. The contract gives it to the
+// reactor thread (no lock in the real one); the stand-in keeps every proxy
+// list, and the process-wide backup, under one lock of its own, so that a
+// submission that moves proxies from another thread (a hazard) cannot
+// corrupt the stand-in.
 class RaftCommo {
  public:
   RaftCommo(Network* network, Reactor* reactor, siteid_t self);
 
-  std::vector<RpcProxy>& Proxies(parid_t partition, const char* function);
+  // With ProxiesMutex() held.
+  std::vector<RpcProxy>& ProxiesLocked(parid_t partition) { return proxies_[partition]; }
+  std::vector<RpcProxy> ProxiesCopy(parid_t partition);
+  bool HasProxy(parid_t partition, siteid_t site);
   Reactor* reactor() const { return reactor_; }
   Network* network() const { return network_; }
   siteid_t self() const { return self_; }
 
-  // The process-wide backup of saved proxy lists, keyed by (partition, locale).
-  static std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>>& Backup();
-  static std::mutex& BackupMutex();
+  // The process-wide backup of saved proxy lists, keyed by (partition,
+  // locale); with ProxiesMutex() held.
+  static std::map<std::pair<parid_t, uint32_t>, std::vector<RpcProxy>>& BackupLocked();
+  static std::mutex& ProxiesMutex();
 
  private:
   Network* network_;

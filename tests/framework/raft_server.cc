@@ -1,5 +1,8 @@
 #include "raft_server.h"
 
+#include <unordered_set>
+
+#include "hazards.h"
 #include "rust_raft.h"  // the generated export header: must agree with rust_ffi_wrapper.h
 
 namespace standin {
@@ -7,24 +10,69 @@ namespace standin {
 namespace {
 
 // Reply contexts: the crate writes the fields, then calls the callback
-// exactly once, which sends the reply and frees the context.
+// exactly once, which sends the reply and frees the context. The real
+// bridge's callback deletes its context after sending, so a second call is
+// a double free there (Fatal here), and a field the crate never writes is
+// uninitialized heap memory there (rrr's generated stubs `new` the reply
+// fields without initializing them). The stand-in fills each field with a
+// marker no crate writes, and replies 0 for a field still holding it, with
+// a hazard.
+constexpr uint64_t kUnsetWord = 0x5EED5EED5EED5EEDull;
+constexpr bool_t kUnsetFlag = 0x5A;
+
+std::mutex& LiveRepliesMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::unordered_set<void*>& LiveReplies() {
+  static std::unordered_set<void*> live;
+  return live;
+}
+void Track(void* ctx) {
+  std::lock_guard<std::mutex> lock(LiveRepliesMutex());
+  LiveReplies().insert(ctx);
+}
+void Untrack(void* ctx, const char* handler) {
+  std::lock_guard<std::mutex> lock(LiveRepliesMutex());
+  if (LiveReplies().erase(ctx) == 0) {
+    Fatal(std::string("the reply callback of ") + handler +
+          " was called twice (the real callback deletes its context: a double free)");
+  }
+}
+template <typename T>
+T Unset(T value, T marker, const char* handler, const char* field, int server) {
+  if (value != marker) return value;
+  RecordHazard(std::string(handler) + " replied without writing " + field, rule::kReplyUnset, server);
+  return 0;
+}
+
 struct VoteReplyContext {
-  ballot_t term = 0;
-  bool_t granted = 0;
+  int server = -1;
+  ballot_t term = static_cast<ballot_t>(kUnsetWord);
+  bool_t granted = kUnsetFlag;
   std::function<void(ballot_t, bool_t)> send;
   static void Done(void* raw) {
+    const char* handler = "rust_raft_server_on_request_vote";
+    Untrack(raw, handler);
     auto* ctx = static_cast<VoteReplyContext*>(raw);
-    ctx->send(ctx->term, ctx->granted);
+    ctx->send(Unset<ballot_t>(ctx->term, static_cast<ballot_t>(kUnsetWord), handler, "reply_term", ctx->server),
+              Unset<bool_t>(ctx->granted, kUnsetFlag, handler, "vote_granted", ctx->server));
     delete ctx;
   }
 };
 
 struct AppendReplyContext {
-  uint64_t ok = 0, term = 0, last_log_index = 0;
+  int server = -1;
+  uint64_t ok = kUnsetWord, term = kUnsetWord, last_log_index = kUnsetWord;
   std::function<void(RaftService::AppendResult)> send;
   static void Done(void* raw) {
+    const char* handler = "rust_raft_server_on_append_entries";
+    Untrack(raw, handler);
     auto* ctx = static_cast<AppendReplyContext*>(raw);
-    ctx->send(RaftService::AppendResult{ctx->ok, ctx->term, ctx->last_log_index});
+    ctx->send(RaftService::AppendResult{Unset(ctx->ok, kUnsetWord, handler, "followerAppendOK", ctx->server),
+                                        Unset(ctx->term, kUnsetWord, handler, "followerCurrentTerm", ctx->server),
+                                        Unset(ctx->last_log_index, kUnsetWord, handler, "followerLastLogIndex",
+                                              ctx->server)});
     delete ctx;
   }
 };
@@ -53,11 +101,27 @@ RaftServer::~RaftServer() {
 #endif
 }
 
+void RaftServer::SetupAt(Micros due) {
+  // As the real ServerWorker: a job on the server's poll thread, which the
+  // reactor runs in a coroutine of its own (so setup may wait there).
+  reactor_->Post([this] {
+    reactor_->CreateRunCoroutine([this] {
+      rust_raft_server_set_commo(handle_, &commo_);
+      rust_raft_server_setup(handle_);
+      setup_done_ = true;
+    });
+  }, due);
+}
+
 void RaftServer::Setup() {
-  reactor_->RunAndWait([this] {
-    rust_raft_server_set_commo(handle_, &commo_);
-    rust_raft_server_setup(handle_);
-  });
+  SetupAt(0);
+  while (!setup_done_.load()) {
+    if (VirtualWorld* world = VirtualWorld::Get()) {
+      world->SleepUntil(NowMicros() + 1000);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
 }
 
 bool RaftServer::Start(std::shared_ptr<Marshallable> command, uint64_t* index, uint64_t* term) {
@@ -73,7 +137,9 @@ bool RaftServer::IsDisconnected() { return rust_raft_server_is_disconnected(hand
 void RaftServer::OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, siteid_t candidate, ballot_t term,
                                std::function<void(ballot_t, bool_t)> reply) {
   auto* ctx = new VoteReplyContext;
+  ctx->server = frame_.site_id;
   ctx->send = std::move(reply);
+  Track(ctx);
   HandlerScope scope("rust_raft_server_on_request_vote");
   rust_raft_server_on_request_vote(handle_, last_log_index, last_log_term, candidate, term, &ctx->term,
                                    &ctx->granted, &VoteReplyContext::Done, ctx);
@@ -81,7 +147,9 @@ void RaftServer::OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, 
 
 void RaftServer::OnAppendEntries(const AppendArgs& args, std::function<void(AppendResult)> reply) {
   auto* ctx = new AppendReplyContext;
+  ctx->server = frame_.site_id;
   ctx->send = std::move(reply);
+  Track(ctx);
   Marshallable_C cmd = args.entry ? CommandHandles::Make(args.entry) : nullptr;
   HandlerScope scope("rust_raft_server_on_append_entries");
   rust_raft_server_on_append_entries(handle_, 0, 0, args.term, args.prev_log_index, args.prev_log_term,

@@ -2,6 +2,7 @@
 // serves its RPCs (the real framework's RaftServer in Rust mode).
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "framework.h"
@@ -14,7 +15,12 @@ class RaftServer : public RaftService {
   RaftServer(Frame frame, Reactor* reactor, Network* network, AppNextFn* app_next, bool is_test_mode);
   ~RaftServer() override;  // rust_raft_server_delete
 
-  // Setup(): on the reactor thread, set_commo then setup.
+  // Setup(): at monotonic time `due`, on the reactor thread and in a fiber
+  // of its own (as the real ServerWorker's job), set_commo then setup;
+  // setup_done() once setup returned.
+  void SetupAt(Micros due);
+  bool setup_done() const { return setup_done_.load(); }
+  // SetupAt(now), then wait until setup returned.
   void Setup();
 
   // Start from a test thread: wraps the command in a handle the crate owns.
@@ -40,6 +46,7 @@ class RaftServer : public RaftService {
   RaftCommo commo_;
   RaftLogs logs_;
   void* handle_ = nullptr;
+  std::atomic<bool> setup_done_{false};
 };
 
 }  // namespace standin

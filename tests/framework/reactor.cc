@@ -1,5 +1,7 @@
 #include "reactor.h"
 
+#include "hazards.h"
+
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,10 @@ namespace standin {
 
 namespace {
 thread_local Reactor* tl_reactor = nullptr;
+// The calling OS thread's adopted reactor (real time), destroyed when the
+// thread ends, as a real thread's thread_local reactor is.
+thread_local std::shared_ptr<Reactor> tl_adopted;
+std::atomic<uint64_t> g_wait_tokens{0};
 
 #if STANDIN_ASAN
 // The loop thread's own stack, learned when the first fiber starts.
@@ -145,54 +151,118 @@ void Coroutine::Entry(void* raw) {
 
 // ----- Events -----------------------------------------------------------------
 
+uint64_t NewWaitToken() { return ++g_wait_tokens; }
+
 void Event::Wait(Micros timeout_us) {
-  reactor_->CheckOnThread("Event::Wait", /*need_fiber=*/true);
-  if (IsReady()) {
-    status_ = DONE;
-    return;
+  Reactor* here = Reactor::ForThisThread();
+  Coroutine* fiber = here->running_coroutine_;
+  const Micros deadline = timeout_us > 0 ? NowMicros() + timeout_us : 0;  // 0: no timeout at all
+  uint64_t token = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (IsReadyLocked()) {
+      status_ = DONE;
+      return;
+    }
+    if (waiter_reactor_ != nullptr) {
+      // The real Event keeps one waiter (wp_coro_): the first is never
+      // resumed by the event (on this thread its timeout goes stale too).
+      RecordHazard("a second wait on one event", rule::kTwoWaiters, reactor_->server());
+      if (waiter_ != nullptr && waiter_reactor_ == here) waiter_->wait_token_ = NewWaitToken();
+    }
+    status_ = WAIT;
+    waiter_ = fiber;
+    waiter_reactor_ = here;
+    if (fiber != nullptr) {
+      token = NewWaitToken();
+      fiber->wait_token_ = token;
+      fiber->timed_out_ = false;
+    }
+    waiter_token_ = token;
   }
-  if (waiter_ != nullptr) Fatal("two fibers wait on one event");
-  status_ = WAIT;
-  waiter_ = Reactor::CurrentCoroutine();
-  Reactor::Deadline deadline;
-  if (timeout_us > 0) deadline.mono = NowMicros() + timeout_us;  // 0: no timeout at all
-  reactor_->Park(deadline);
-  waiter_ = nullptr;
+  if (fiber != nullptr) {
+    here->ParkWithToken(Reactor::Deadline{deadline, 0}, token);
+  } else {
+    here->DriveUntil(deadline, [this] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return IsReadyLocked();
+    });
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (waiter_ == fiber && waiter_reactor_ == here) {
+    waiter_ = nullptr;
+    waiter_reactor_ = nullptr;
+  }
   // Ready when the deadline was checked counts as done, as in the real
   // reactor, which moves READY to DONE before resuming the fiber.
-  status_ = IsReady() ? DONE : TIMEOUT;
+  status_ = IsReadyLocked() ? DONE : TIMEOUT;
 }
 
-void Event::MarkReady() {
+Event::Status Event::status() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_;
+}
+
+void Event::MarkReadyLocked() {
   if (status_ == TIMEOUT) return;  // stays TIMEOUT; the value is still set
   status_ = READY;
-  if (waiter_ != nullptr) {
-    Coroutine* waiter = waiter_;
-    waiter_ = nullptr;
-    waiter->wait_token_++;  // its timeout timer is now stale
-    waiter->timed_out_ = false;
-    reactor_->MakeReady(waiter);
+  if (waiter_reactor_ == nullptr) return;
+  Reactor* target = waiter_reactor_;
+  Coroutine* waiter = waiter_;
+  const uint64_t token = waiter_token_;
+  waiter_ = nullptr;
+  waiter_reactor_ = nullptr;
+  if (waiter == nullptr) {
+    target->Nudge();  // the test thread waits on it itself
+  } else {
+    target->WakeWaiter(waiter, token);
   }
 }
 
 void IntEvent::Set(int value) {
-  reactor()->CheckOnThread("IntEvent::Set");
+  std::lock_guard<std::mutex> lock(mutex_);
   value_ = value;
   set_ = true;
-  MarkReady();
+  MarkReadyLocked();
+}
+
+int IntEvent::value() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return value_;
 }
 
 void QuorumEvent::VoteYes() {
-  reactor()->CheckOnThread("QuorumEvent::VoteYes");
+  std::lock_guard<std::mutex> lock(mutex_);
   yes_++;
-  if (IsReady()) MarkReady();
+  if (IsReadyLocked()) MarkReadyLocked();
 }
 
 void QuorumEvent::VoteNo(int64_t term) {
-  reactor()->CheckOnThread("QuorumEvent::VoteNo");
+  std::lock_guard<std::mutex> lock(mutex_);
   no_++;
   if (term > highest_no_term_) highest_no_term_ = term;
-  if (IsReady()) MarkReady();
+  if (IsReadyLocked()) MarkReadyLocked();
+}
+
+bool QuorumEvent::Yes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return yes_ >= quorum_;
+}
+bool QuorumEvent::No() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return no_ > n_total_ - quorum_;
+}
+int64_t QuorumEvent::highest_no_term() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return highest_no_term_;
+}
+int QuorumEvent::yes_votes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return yes_;
+}
+int QuorumEvent::no_votes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return no_;
 }
 
 // ----- Reactor ------------------------------------------------------------------
@@ -208,23 +278,51 @@ HandlerScope::~HandlerScope() {
   if (coroutine_ != nullptr) coroutine_->handler_ = previous_;
 }
 
+const char* HandlerScope::Current() {
+  Coroutine* fiber = Reactor::CurrentCoroutine();
+  return fiber != nullptr ? fiber->handler_ : nullptr;
+}
+
 Reactor::Reactor(std::string name, Micros turn_phase_us)
     : name_(std::move(name)), turn_phase_us_(turn_phase_us % kTurnUs) {}
 
+Reactor::Reactor(std::string name, AdoptedTag) : name_(std::move(name)), turn_phase_us_(0), adopted_(true) {
+  thread_id_ = std::this_thread::get_id();
+  if (VirtualWorld* world = VirtualWorld::Get()) virtual_thread_ = world->Current();
+}
+
 Micros Reactor::RoundToTurn(Micros t) const {
-  // The first grid point (phase + k * kTurnUs) at or after t.
+  // The first grid point (phase + k * kTurnUs) at or after t. An adopted
+  // reactor has no turn grid: its thread looks when it runs.
+  if (adopted_) return t;
   const Micros shifted = t + kTurnUs - turn_phase_us_;
   const Micros rounded = (shifted + kTurnUs - 1) / kTurnUs * kTurnUs;
   return rounded + turn_phase_us_ - kTurnUs;
 }
 
-Reactor::~Reactor() { Stop(); }
+Reactor::~Reactor() {
+  if (adopted_ && live_coroutines_.load() > 0) {
+    // The thread that made this reactor ends with fibers still waiting in
+    // it. The real framework destroys them with the thread's reactor, and
+    // the forced unwind of a suspended coroutine through the crate's
+    // extern "C" frames aborts the process. After the suite (-1) the
+    // verdict is printed already: a hazard then.
+    const std::string what = std::to_string(live_coroutines_.load()) + " fiber(s) made on " + name_ +
+                             " still waiting when that thread ended";
+    if (HazardTest() > 0) Fatal(what + " (" + rule::kAbandonedFibers + ")");
+    RecordHazardCount(what, rule::kAbandonedFibers, 1, name_);
+  }
+  Stop();
+}
 
 void Reactor::Start() {
   if (running_.exchange(true)) return;
   stop_ = false;
   if (VirtualWorld* world = VirtualWorld::Get()) {
-    virtual_thread_ = world->Spawn(name_, [this] { Loop(); }, 256 * 1024);
+    virtual_thread_ = world->Spawn(name_, [this] {
+      SetThreadRole(name_ + "'s reactor");
+      Loop();
+    }, 256 * 1024);
     virtual_thread_->set_reactor(this);
     return;
   }
@@ -233,6 +331,7 @@ void Reactor::Start() {
   thread_ = std::thread([this, &started] {
     tl_reactor = this;
     thread_id_ = std::this_thread::get_id();
+    SetThreadRole(name_ + "'s reactor");
     started.set_value();
     Loop();
     tl_reactor = nullptr;
@@ -241,7 +340,13 @@ void Reactor::Start() {
 }
 
 void Reactor::Stop() {
-  if (!running_.load()) return;
+  if (!running_.load()) {
+    timers_.clear();
+    ready_.clear();
+    coroutines_.clear();
+    live_coroutines_ = 0;
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     stop_ = true;
@@ -266,16 +371,44 @@ void Reactor::Stop() {
 }
 
 void Reactor::Post(std::function<void()> task, Micros due) {
+  bool wake_driver = false;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_.emplace(due, std::move(task));
     inbox_changed_ = true;
+    wake_driver = driving_;
+  }
+  if (adopted_) {
+    // Its thread looks at its inbox only while it drives it.
+    if (!wake_driver) return;
+    if (virtual_thread_ != nullptr) {
+      VirtualWorld::Get()->Wake(virtual_thread_);
+    } else {
+      inbox_cv_.notify_one();
+    }
+    return;
   }
   if (virtual_thread_ != nullptr) {
     VirtualWorld::Get()->Wake(virtual_thread_);
     return;
   }
   inbox_cv_.notify_one();
+}
+
+void Reactor::Nudge() { Post([] {}); }
+
+void Reactor::WakeWaiter(Coroutine* fiber, uint64_t token) {
+  auto wake = [this, fiber, token] {
+    if (fiber == nullptr || coroutines_.count(fiber) == 0 || fiber->wait_token_ != token) return;  // stale
+    fiber->wait_token_ = NewWaitToken();  // its timeout timer is now stale
+    fiber->timed_out_ = false;
+    MakeReady(fiber);
+  };
+  if (HereIfAny() == this) {
+    wake();
+  } else {
+    Post(wake);
+  }
 }
 
 void Reactor::RunAndWait(std::function<void()> task) {
@@ -312,59 +445,87 @@ Reactor* Reactor::Current() {
   return tl_reactor;
 }
 
+Reactor* Reactor::HereIfAny() {
+  if (Reactor* reactor = Current()) return reactor;
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    VThread* thread = world->Current();
+    return thread != nullptr ? thread->adopted_reactor().get() : nullptr;
+  }
+  return tl_adopted.get();
+}
+
+Reactor* Reactor::ForThisThread() {
+  if (Reactor* reactor = HereIfAny()) return reactor;
+  const std::string name = ThreadRole();
+  std::shared_ptr<Reactor> made(new Reactor(name, AdoptedTag{}));
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    VThread* thread = world->Current();
+    if (thread == nullptr) Fatal("a framework import outside every virtual thread (a stand-in bug)");
+    thread->adopted_reactor() = made;
+  } else {
+    tl_adopted = made;
+  }
+  return made.get();
+}
+
+void Reactor::EndThisThreadsReactor() {
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    if (VThread* thread = world->Current()) thread->adopted_reactor().reset();
+    return;
+  }
+  tl_adopted.reset();
+}
+
 Coroutine* Reactor::CurrentCoroutine() {
-  Reactor* reactor = Current();
+  Reactor* reactor = HereIfAny();
   return reactor != nullptr ? reactor->running_coroutine_ : nullptr;
 }
 
-void Reactor::CheckOnThread(const char* function, bool need_fiber) const {
-  if (Current() != this) {
-    Fatal(std::string(function) + " called off its reactor thread (reactor '" + name_ +
-          "'); the real framework has no locks here");
+void CheckImportThread(const Reactor* owner, const char* function) {
+  Reactor* here = Reactor::Current();
+  if (here == owner) return;
+  if (here != nullptr && owner != nullptr && !here->adopted() && !owner->adopted()) {
+    RecordHazard(function, rule::kOtherServer, owner->server());
+    return;
   }
-  if (need_fiber && running_coroutine_ == nullptr) {
-    Fatal(std::string(function) + " must run inside a fiber (reactor '" + name_ + "')");
-  }
-  if (need_fiber && running_coroutine_->handler_ != nullptr) {
-    Fatal(std::string(function) + " called inside the RPC handler " + running_coroutine_->handler_ +
-          " (reactor '" + name_ + "'): in the real framework the handler's arguments are gone once it "
-          "yields; never wait, sleep or yield in a handler (abi.md, \"Handler context\")");
-  }
+  RecordHazard(function, rule::kThreads, owner != nullptr ? owner->server() : -1);
 }
 
 void Reactor::CreateRunCoroutine(std::function<void()> body) {
-  CheckOnThread("CreateRunCoroutine");
+  if (HereIfAny() != this) Fatal("CreateRunCoroutine off its reactor's thread (a stand-in bug)");
   auto coroutine = std::make_unique<Coroutine>(this, std::move(body));
   Coroutine* raw = coroutine.get();
   coroutines_.emplace(raw, std::move(coroutine));
   live_coroutines_++;
   if (running_coroutine_ == nullptr) {
     Resume(raw);
+    // The real CreateRun ends with a pass over what became ready; a server's
+    // loop does that on its next turn anyway.
+    if (adopted_) RunPass();
   } else {
     // Created from inside a fiber: run the new one first, then come back.
     // (Nested switching is avoided by queueing the creator behind it.)
     ready_.push_front(running_coroutine_);
     Coroutine* creator = running_coroutine_;
-    creator->wait_token_++;
+    creator->wait_token_ = NewWaitToken();
     ready_.push_front(raw);
     SwitchToScheduler();
   }
 }
 
 void Reactor::Sleep(Micros us) {
-  CheckOnThread("Sleep", /*need_fiber=*/true);
   const SleepPlan plan = PlanSleep(us);
   Coroutine* self = running_coroutine_;
-  const uint64_t token = ++self->wait_token_;
+  if (self == nullptr || HereIfAny() != this) Fatal("Reactor::Sleep outside a fiber of its reactor (a stand-in bug)");
+  const uint64_t token = NewWaitToken();
+  self->wait_token_ = token;
   self->timed_out_ = false;
   AddTimer(plan.check_at, Deadline{plan.mono_deadline, plan.coarse_deadline}, self, token);
   SwitchToScheduler();
 }
 
-bool Reactor::Park(Deadline deadline) {
+bool Reactor::ParkWithToken(Deadline deadline, uint64_t token) {
   Coroutine* self = running_coroutine_;
-  const uint64_t token = ++self->wait_token_;
-  self->timed_out_ = false;
   if (deadline.mono != 0) AddTimer(deadline.mono, deadline, self, token);
   SwitchToScheduler();
   return self->timed_out_;
@@ -391,6 +552,9 @@ void Reactor::SwitchToScheduler() {
 }
 
 void Reactor::Resume(Coroutine* coroutine) {
+#if STANDIN_TSAN
+  if (scheduler_sanitizer_fiber_ == nullptr) scheduler_sanitizer_fiber_ = __tsan_get_current_fiber();
+#endif
   running_coroutine_ = coroutine;
 #if STANDIN_TSAN
   __tsan_switch_to_fiber(coroutine->sanitizer_fiber_, 0);
@@ -413,15 +577,107 @@ void Reactor::Resume(Coroutine* coroutine) {
   }
 }
 
+bool Reactor::Turn() {
+  bool ran = false;
+  // 1. Work handed over by other threads and the network, when due.
+  std::vector<std::function<void()>> tasks;
+  Micros now = NowMicros();
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    while (!inbox_.empty() && inbox_.begin()->first <= now) {
+      tasks.push_back(std::move(inbox_.begin()->second));
+      inbox_.erase(inbox_.begin());
+    }
+  }
+  for (auto& task : tasks) task();
+  ran |= !tasks.empty();
+
+  // 2. Timers that expired: sleeps and wait timeouts. A sleep whose
+  // coarse deadline may pass before its monotonic one is looked at every
+  // turn from the earliest moment it could, until one of them passes.
+  now = NowMicros();
+  std::vector<Timer> later;
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    Timer timer = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    if (timer.coroutine->wait_token_ != timer.token) continue;  // stale
+    const bool over = now >= timer.deadline.mono ||
+                      (timer.deadline.coarse != 0 && CoarseWallMicros() >= timer.deadline.coarse);
+    if (!over) {
+      later.push_back(timer);
+      continue;
+    }
+    timer.coroutine->wait_token_ = NewWaitToken();
+    timer.coroutine->timed_out_ = true;
+    ready_.push_back(timer.coroutine);
+  }
+  for (const Timer& timer : later) timers_.emplace(RoundToTurn(now + 1), timer);
+
+  // 3. Fibers that can run.
+  while (!ready_.empty()) {
+    Coroutine* next = ready_.front();
+    ready_.pop_front();
+    Resume(next);
+    ran = true;
+  }
+  return ran;
+}
+
+void Reactor::RunPass() {
+  while (Turn()) {
+  }
+}
+
+void Reactor::BlockUntil(Micros wake) {
+  if (virtual_thread_ != nullptr || VirtualWorld::On()) {
+    VirtualWorld* world = VirtualWorld::Get();
+    bool changed;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mutex_);
+      changed = inbox_changed_;
+      inbox_changed_ = false;
+      driving_ = !changed;
+    }
+    if (!changed) world->Park(wake, adopted_ ? "a fiber on its own reactor" : "its next timer or message");
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    driving_ = false;
+    return;
+  }
+  std::unique_lock<std::mutex> lock(inbox_mutex_);
+  driving_ = true;
+  const auto deadline = std::chrono::steady_clock::time_point(std::chrono::microseconds(wake));
+  inbox_cv_.wait_until(lock, deadline, [&] { return stop_.load() || inbox_changed_; });
+  inbox_changed_ = false;
+  driving_ = false;
+}
+
+bool Reactor::DriveUntil(Micros deadline, const std::function<bool()>& done) {
+  if (!adopted_ || HereIfAny() != this || running_coroutine_ != nullptr) {
+    Fatal("DriveUntil off its adopted reactor's thread (a stand-in bug)");
+  }
+  while (true) {
+    RunPass();
+    if (done()) return true;
+    const Micros now = NowMicros();
+    if (deadline != 0 && now >= deadline) return false;
+    Micros wake = deadline != 0 ? deadline : now + 100000;
+    if (!timers_.empty()) wake = std::min(wake, timers_.begin()->first);
+    {
+      std::lock_guard<std::mutex> lock(inbox_mutex_);
+      if (!inbox_.empty()) wake = std::min(wake, inbox_.begin()->first);
+    }
+    if (wake > now) BlockUntil(wake);
+  }
+}
+
 void Reactor::Loop() {
 #if STANDIN_TSAN
   scheduler_sanitizer_fiber_ = __tsan_get_current_fiber();
 #endif
-  std::vector<std::function<void()>> tasks;
   while (!stop_.load()) {
     turns_++;
-    // Slowness as the real framework does it: the loop stalls every turn,
-    // so everything this server does runs late.
+    // Slowness as the older framework does it: the loop stalls every
+    // turn, so everything this server does runs late.
     const Micros slowness = slowness_us_.load() + freeze_us_.exchange(0);
     if (slowness > 0) {
       if (VirtualWorld* world = VirtualWorld::Get()) {
@@ -430,44 +686,7 @@ void Reactor::Loop() {
         std::this_thread::sleep_for(std::chrono::microseconds(slowness));
       }
     }
-
-    // 1. Work handed over by other threads and the network, when due.
-    Micros now = NowMicros();
-    {
-      std::lock_guard<std::mutex> lock(inbox_mutex_);
-      while (!inbox_.empty() && inbox_.begin()->first <= now) {
-        tasks.push_back(std::move(inbox_.begin()->second));
-        inbox_.erase(inbox_.begin());
-      }
-    }
-    for (auto& task : tasks) task();
-    tasks.clear();
-
-    // 2. Timers that expired: sleeps and wait timeouts. A sleep whose
-    // coarse deadline may pass before its monotonic one is looked at every
-    // turn from the earliest moment it could, until one of them passes.
-    now = NowMicros();
-    while (!timers_.empty() && timers_.begin()->first <= now) {
-      Timer timer = timers_.begin()->second;
-      timers_.erase(timers_.begin());
-      if (timer.coroutine->wait_token_ != timer.token) continue;  // stale
-      const bool over = now >= timer.deadline.mono ||
-                        (timer.deadline.coarse != 0 && CoarseWallMicros() >= timer.deadline.coarse);
-      if (!over) {
-        timers_.emplace(RoundToTurn(now + 1), timer);
-        continue;
-      }
-      timer.coroutine->wait_token_++;
-      timer.coroutine->timed_out_ = true;
-      ready_.push_back(timer.coroutine);
-    }
-
-    // 3. Fibers that can run.
-    while (!ready_.empty()) {
-      Coroutine* next = ready_.front();
-      ready_.pop_front();
-      Resume(next);
-    }
+    Turn();
 
     // 4. Sleep until the next timer or inbox item, or new work.
     // A post wakes the loop even when its task is due later, so the

@@ -36,10 +36,16 @@ Micros WallMicros();
 // Blocks the calling OS thread (used by the harness's own sleeps).
 void SleepLikeFramework(Micros us);
 
-// Prints "standin: <message>" and aborts: used for broken thread rules and
-// other framework-contract violations, which the real framework would turn
-// into silent memory corruption.
+// Prints "standin: <message>" and aborts: where the real framework itself
+// crashes or aborts (README, "Where the grade could differ from the real
+// framework"), and for the stand-in's own broken invariants.
 [[noreturn]] void Fatal(const std::string& message);
+
+// A non-blocking import on objects of `owner` (a server's reactor): on
+// owner's own loop thread it is what the contract asks; from any other
+// thread the real framework runs it without a lock, so the stand-in runs
+// it too (under locks of its own) and records a hazard naming `function`.
+void CheckImportThread(const class Reactor* owner, const char* function);
 
 class Reactor;
 
@@ -64,31 +70,41 @@ class Coroutine {
   std::unique_ptr<GuardedStack> stack_;  // from the reactor's pool, back to it when done
   MachineContext context_;
   bool finished_ = false;
-  uint64_t wait_token_ = 0;  // bumped per wait; stale timers find a newer one
+  // A fresh value per wait, unique in the process (NewWaitToken): a stale
+  // timer or a late wake-up posted from another thread finds a newer one.
+  uint64_t wait_token_ = 0;
   bool timed_out_ = false;
   void* sanitizer_fiber_ = nullptr;  // TSan fiber handle
-  // Set while the fiber runs the crate's RPC handler (its name): waiting
-  // there aborts the run (abi.md, "Handler context").
+  // Set while the fiber runs the crate's RPC handler (its name): a wait
+  // there is a hazard (abi.md, "Handler context").
   const char* handler_ = nullptr;
 };
 
 // Marks the running fiber as inside an RPC handler of the crate for its
-// lifetime. In the real framework the handler's arguments live in a frame
-// that is gone once the handler's coroutine first yields; the stand-in turns
-// such a yield into an abort naming the import.
+// lifetime. The contract forbids waiting there (abi.md, "Handler context");
+// the real framework resumes such a handler later (each request runs in a
+// coroutine of its own and its arguments live until the reply), so the
+// stand-in does the same and records a hazard (labtest --strict aborts).
 class HandlerScope {
  public:
   explicit HandlerScope(const char* handler);
   ~HandlerScope();
   HandlerScope(const HandlerScope&) = delete;
   HandlerScope& operator=(const HandlerScope&) = delete;
+  // The handler the running fiber is in, or nullptr.
+  static const char* Current();
 
  private:
   Coroutine* coroutine_;
   const char* previous_;
 };
 
-// Something a fiber can wait for. Touched only on its reactor's thread.
+// Something a fiber can wait for. The server whose commo made it delivers
+// its replies on its own reactor (Set, VoteYes, VoteNo run there); the
+// waiter may be a fiber of any reactor, or the lab's test thread itself
+// (as in the real framework, where Wait parks whatever coroutine calls it
+// on the calling thread's own reactor). Its state is guarded, because
+// those are different threads.
 class Event {
  public:
   enum Status { INIT = 0, WAIT = 1, READY = 2, DONE = 3, TIMEOUT = 4 };
@@ -96,24 +112,32 @@ class Event {
   explicit Event(Reactor* reactor) : reactor_(reactor) {}
   virtual ~Event() = default;
 
-  // Blocks the calling fiber until the event is ready or `timeout_us`
-  // passes; 0 means no timeout. Afterwards the status is DONE (ready; also
-  // when it became ready by the time its deadline was checked) or TIMEOUT.
-  // Must run in a fiber of the owning reactor.
+  // Blocks the calling fiber (or, on the lab's test thread outside any
+  // fiber, the test itself while its reactor runs) until the event is
+  // ready or `timeout_us` passes; 0 means no timeout. Afterwards the status
+  // is DONE (ready; also when it became ready by the time its deadline was
+  // checked) or TIMEOUT. Where the caller may wait at all is decided by the
+  // import (ffi_imports.cc).
   void Wait(Micros timeout_us);
-  Status status() const { return status_; }
+  Status status() const;
   Reactor* reactor() const { return reactor_; }
 
  protected:
-  // Marks the event READY and wakes the waiter. A TIMEOUT status stays:
-  // the real framework leaves it after a late reply (abi.md).
-  void MarkReady();
-  virtual bool IsReady() const = 0;
+  // Marks the event READY and wakes the waiter on its own reactor. A
+  // TIMEOUT status stays: the real framework leaves it after a late reply
+  // (abi.md). Call with mutex_ held.
+  void MarkReadyLocked();
+  virtual bool IsReadyLocked() const = 0;
+  mutable std::mutex mutex_;
 
  private:
   Reactor* reactor_;
   Status status_ = INIT;
+  // The waiter: a fiber of `waiter_reactor_` (with the token of its wait),
+  // or none while the test thread itself waits on `waiter_reactor_`.
   Coroutine* waiter_ = nullptr;
+  Reactor* waiter_reactor_ = nullptr;
+  uint64_t waiter_token_ = 0;
 };
 
 // Ready once Set is called.
@@ -121,10 +145,10 @@ class IntEvent : public Event {
  public:
   using Event::Event;
   void Set(int value);
-  int value() const { return value_; }
+  int value() const;
 
  protected:
-  bool IsReady() const override { return set_; }
+  bool IsReadyLocked() const override { return set_; }
 
  private:
   bool set_ = false;
@@ -139,14 +163,14 @@ class QuorumEvent : public Event {
       : Event(reactor), n_total_(n_total), quorum_(quorum) {}
   void VoteYes();
   void VoteNo(int64_t term);
-  bool Yes() const { return yes_ >= quorum_; }
-  bool No() const { return no_ > n_total_ - quorum_; }
-  int64_t highest_no_term() const { return highest_no_term_; }
-  int yes_votes() const { return yes_; }
-  int no_votes() const { return no_; }
+  bool Yes() const;
+  bool No() const;
+  int64_t highest_no_term() const;
+  int yes_votes() const;
+  int no_votes() const;
 
  protected:
-  bool IsReady() const override { return Yes() || No(); }
+  bool IsReadyLocked() const override { return yes_ >= quorum_ || no_ > n_total_ - quorum_; }
 
  private:
   int n_total_;
@@ -156,9 +180,13 @@ class QuorumEvent : public Event {
   int64_t highest_no_term_ = 0;
 };
 
+// A fresh wait token, unique in the process.
+uint64_t NewWaitToken();
+
 class Reactor {
  public:
-  // `turn_phase_us` places this reactor's 1 ms turn grid (see RoundToTurn).
+  // A server's reactor: its own loop thread (Start). `turn_phase_us`
+  // places this reactor's 1 ms turn grid (see RoundToTurn).
   explicit Reactor(std::string name, Micros turn_phase_us = 0);
   ~Reactor();  // stops the thread if running
 
@@ -173,16 +201,48 @@ class Reactor {
   // Thread-safe: run `task` on this reactor and wait for it to finish.
   void RunAndWait(std::function<void()> task);
 
-  // The reactor whose thread is calling, or nullptr.
+  // The server reactor whose loop thread is calling, or nullptr.
   static Reactor* Current();
+  // The reactor of the calling thread as the real framework sees it: the
+  // server's, or else the thread's own, made on first use as the real
+  // Reactor::GetReactor makes one for any thread (an "adopted" reactor: no
+  // loop of its own; it runs when the thread creates a fiber, and the lab's
+  // test thread also runs it while the test sleeps or waits). It goes when
+  // the thread ends.
+  static Reactor* ForThisThread();
+  // The same, but nullptr rather than making one.
+  static Reactor* HereIfAny();
+  // Ends the calling thread's adopted reactor now, as the thread's end would.
+  static void EndThisThreadsReactor();
   // The fiber running on the calling thread, or nullptr.
   static Coroutine* CurrentCoroutine();
 
-  // Creates a fiber and runs it until its first wait. Reactor thread only.
+  bool adopted() const { return adopted_; }
+  Coroutine* running_coroutine() const { return running_coroutine_; }
+
+  // Creates a fiber and runs it until its first wait. On its own thread
+  // only. On an adopted reactor it then runs one pass (RunPass), as the
+  // real CreateRun ends with a loop over what became ready.
   void CreateRunCoroutine(std::function<void()> body);
   // Puts the calling fiber to sleep, ending as the real framework's sleep
   // does (see SleepLikeFramework). In a fiber of this reactor only.
   void Sleep(Micros us);
+
+  // Adopted reactors, on their thread: run what is due and ready until
+  // nothing more is (one real Reactor::Loop(false)).
+  void RunPass();
+  // Adopted reactors, on their thread and outside any fiber: run this
+  // reactor (passes, blocking in between) until `done()` or the monotonic
+  // `deadline` (0: none). True if done() held.
+  bool DriveUntil(Micros deadline, const std::function<bool()>& done);
+  // Fibers of this reactor that have not finished.
+  size_t live_coroutines() const { return live_coroutines_.load(); }
+
+  // From any thread: resume `fiber` of this reactor if it is still in the
+  // wait that `token` names (a wake-up by an event of another reactor).
+  void WakeWaiter(Coroutine* fiber, uint64_t token);
+  // From any thread: the thread driving this adopted reactor looks again.
+  void Nudge();
 
   // The real reactor polls with a 1 ms timeout and checks its timers once
   // per turn, so a timer fires at the first turn after its deadline: the
@@ -190,29 +250,32 @@ class Reactor {
   static constexpr Micros kTurnUs = 1000;
   Micros RoundToTurn(Micros t) const;
 
-  // Aborts naming `function` unless called on this reactor's thread (and,
-  // with `need_fiber`, inside one of its fibers and not inside an RPC
-  // handler: `need_fiber` marks the imports that wait).
-  void CheckOnThread(const char* function, bool need_fiber = false) const;
-
-  // Per-server slowness: the loop stalls this long on every turn.
+  // Per-server slowness: the loop stalls this long on every turn (the
+  // older framework's behaviour; labtest --older-framework).
   void SetSlowness(Micros us) { slowness_us_.store(us); }
   // A freeze of this server alone: its loop stops for `us` from its next
   // turn (messages to it queue meanwhile).
   void FreezeFor(Micros us) { freeze_us_.store(us); }
   Micros slowness() const { return slowness_us_.load(); }
 
-  size_t live_coroutines() const { return live_coroutines_.load(); }
   // Timers not yet fired (sleeps and wait timeouts). Reactor thread only.
   size_t pending_timers() const { return timers_.size(); }
   uint64_t turns() const { return turns_.load(); }
   const std::string& name() const { return name_; }
+  // The server this reactor belongs to (-1: none, or an adopted reactor).
+  int server() const { return server_; }
+  void set_server(int server) { server_ = server; }
 
  private:
   friend class Coroutine;
   friend class Event;
+  struct AdoptedTag {};
+  Reactor(std::string name, AdoptedTag);
 
   void Loop();
+  // One turn: due inbox tasks, expired timers, ready fibers. True if it
+  // ran anything.
+  bool Turn();
   void Resume(Coroutine* coroutine);
   void SwitchToScheduler();  // from the running fiber back to the loop
   // When a parked fiber's timer is over: the monotonic deadline, or (for
@@ -224,18 +287,22 @@ class Reactor {
   };
   void AddTimer(Micros check_at, Deadline deadline, Coroutine* coroutine, uint64_t token);
   void MakeReady(Coroutine* coroutine) { ready_.push_back(coroutine); }
-  // Parks the running fiber until woken by an event or by `deadline`
-  // (mono 0 = no deadline). Returns true if the deadline woke it.
-  bool Park(Deadline deadline);
+  // Parks the running fiber, whose wait token is already `token`, until
+  // woken or `deadline` (mono 0 = no deadline). True if the deadline woke it.
+  bool ParkWithToken(Deadline deadline, uint64_t token);
+  // Blocks the driving thread until new work may be there or `wake`.
+  void BlockUntil(Micros wake);
 
   std::string name_;
   Micros turn_phase_us_;
+  bool adopted_ = false;
+  int server_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
   std::atomic<Micros> slowness_us_{0};
   std::atomic<Micros> freeze_us_{0};
-  VThread* virtual_thread_ = nullptr;  // the loop, in virtual time
+  VThread* virtual_thread_ = nullptr;  // the loop (or, adopted, the owner), in virtual time
   std::atomic<size_t> live_coroutines_{0};
   std::atomic<uint64_t> turns_{0};
   std::thread::id thread_id_;
@@ -263,6 +330,7 @@ class Reactor {
   std::condition_variable inbox_cv_;
   std::multimap<Micros, std::function<void()>> inbox_;
   bool inbox_changed_ = false;  // a post since the loop computed its wake-up time
+  bool driving_ = false;        // adopted: its thread is blocked in DriveUntil
 };
 
 }  // namespace standin

@@ -144,6 +144,9 @@ void VThread::Entry(void* raw) {
   auto* self = static_cast<VThread*>(raw);
   self->body_();
   self->body_ = nullptr;
+  // The thread ends: so does the reactor it made, if any (as a real
+  // thread's thread_local reactor does).
+  self->adopted_reactor_.reset();
   self->finished_ = true;
   VirtualWorld* world = VirtualWorld::Get();
   for (VThread* joiner : self->joiners_) world->Wake(joiner);
@@ -312,6 +315,59 @@ bool VirtualWorld::RunThreads() {
     }
     return false;
   }
+}
+
+// ----- Harness mutex and signal ---------------------------------------------------------
+
+void HarnessMutex::lock() {
+  VirtualWorld* world = VirtualWorld::Get();
+  if (world == nullptr || world->Current() == nullptr) {
+    os_mutex_.lock();
+    return;
+  }
+  while (held_) {
+    waiters_.push_back(world->Current());
+    world->Park(0, "a harness lock");
+  }
+  held_ = true;
+}
+
+void HarnessMutex::unlock() {
+  VirtualWorld* world = VirtualWorld::Get();
+  if (world == nullptr || world->Current() == nullptr) {
+    os_mutex_.unlock();
+    return;
+  }
+  held_ = false;
+  if (!waiters_.empty()) {
+    VThread* next = waiters_.front();
+    waiters_.pop_front();
+    world->Wake(next);
+  }
+}
+
+void HarnessSignal::Wait(HarnessMutex& mutex, const std::function<bool()>& ready) {
+  VirtualWorld* world = VirtualWorld::Get();
+  if (world == nullptr || world->Current() == nullptr) {
+    os_cv_.wait(mutex, ready);
+    return;
+  }
+  while (!ready()) {
+    waiters_.push_back(world->Current());
+    mutex.unlock();
+    world->Park(0, "a harness signal");
+    mutex.lock();
+  }
+}
+
+void HarnessSignal::NotifyAll() {
+  VirtualWorld* world = VirtualWorld::Get();
+  if (world == nullptr || world->Current() == nullptr) {
+    os_cv_.notify_all();
+    return;
+  }
+  for (VThread* waiter : waiters_) world->Wake(waiter);
+  waiters_.clear();
 }
 
 // ----- Thread ------------------------------------------------------------------------

@@ -10,6 +10,8 @@
 #include <ucontext.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <initializer_list>
 #include <deque>
@@ -75,6 +77,12 @@ class VThread {
   // The reactor whose loop this thread runs (Reactor::Current in virtual time).
   Reactor* reactor() const { return reactor_; }
   void set_reactor(Reactor* reactor) { reactor_ = reactor; }
+  // What the thread is, for hazard lines (hazards.h).
+  const std::string& role() const { return role_; }
+  void set_role(std::string role) { role_ = std::move(role); }
+  // The reactor a non-reactor thread made by using a framework import that
+  // needs one (Reactor::ForThisThread); it goes when the thread ends.
+  std::shared_ptr<Reactor>& adopted_reactor() { return adopted_reactor_; }
 
  private:
   friend class VirtualWorld;
@@ -92,6 +100,8 @@ class VThread {
   uint64_t wait_token_ = 0;
   const char* waiting_for_ = "";
   Reactor* reactor_ = nullptr;  // the reactor whose loop this thread runs
+  std::string role_;
+  std::shared_ptr<Reactor> adopted_reactor_;
   std::vector<VThread*> joiners_;
 };
 
@@ -197,6 +207,33 @@ inline void TraceEvent(std::initializer_list<uint64_t> values) {
     for (uint64_t value : values) world->Trace(value);
   }
 }
+
+// A mutex for the harness's own threads that may be held across a call into
+// the crate (which may wait): in real time a std::mutex; in virtual time a
+// waiter parks its virtual thread instead of blocking the one OS thread
+// that runs them all. Lockable, for std::lock_guard.
+class HarnessMutex {
+ public:
+  void lock();
+  void unlock();
+
+ private:
+  std::mutex os_mutex_;
+  bool held_ = false;  // virtual time
+  std::deque<VThread*> waiters_;
+};
+
+// A condition the harness's threads wait on, in real or virtual time. The
+// caller holds `mutex` around Wait (released while waiting) and NotifyAll.
+class HarnessSignal {
+ public:
+  void Wait(HarnessMutex& mutex, const std::function<bool()>& ready);
+  void NotifyAll();
+
+ private:
+  std::condition_variable_any os_cv_;
+  std::vector<VThread*> waiters_;  // virtual time
+};
 
 // A thread of the harness: an OS thread in real time, a virtual thread in
 // virtual time.

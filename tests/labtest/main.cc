@@ -17,6 +17,7 @@
 #include <string>
 
 #include "bench.h"
+#include "hazards.h"
 #include "raft_lab_test.h"
 
 namespace {
@@ -32,8 +33,13 @@ void Usage(FILE* out) {
                "  --correct-test11      test 11's final reconnect with the modulo the real suite lacks\n"
                "                        (by default it is the real suite's, which aborts when leader1 = 4\n"
                "                        and leader2 = 0)\n"
-               "  --wrap-random-overflow  raft_random_rand with a range wider than int wraps as the real\n"
-               "                        formula does in practice, instead of aborting (to run old crates)\n"
+               "  --wrap-random-overflow  raft_random_rand with a range wider than int wraps (the default now)\n"
+               "                        without recording a hazard\n"
+               "  --strict-threads      a framework import off its thread aborts instead of being a hazard\n"
+               "  --strict              every hazard aborts (for testing this project's own crate)\n"
+               "  --older-framework     the older framework: DoAgreement's 2 s window, slowness stalls the\n"
+               "                        slowed server's loop (the 2026 one: 5 s, slowness has no effect)\n"
+               "  --launch-together     set all five servers up at once instead of as the real launch does\n"
                "  --virtual             run in virtual time on one OS thread: deterministic by seed;\n"
                "                        prints each run's trace hash; -r N runs seeds N.. and summarizes\n"
                "  --freeze MS           (virtual) freeze the whole process for MS ms every 10-20 s (seeded)\n"
@@ -85,6 +91,16 @@ unsigned long ResidentKiB() {
   return 0;
 }
 
+// The end of one run: what the crate left behind, then every hazard.
+void ReportRun(size_t commands_before) {
+  const size_t commands_now = standin::CommandHandles::live();
+  if (commands_now > commands_before) {
+    std::fprintf(stderr, "labtest: note: %zu command handle(s) the crate was given were never released (a memory leak "
+                         "in the real framework, nothing worse)\n", commands_now - commands_before);
+  }
+  standin::PrintHazards(stderr);
+}
+
 bool WriteTimeline(standin::Timeline* timeline, const std::string& path) {
   std::string error;
   if (!timeline->Write(path, &error)) {
@@ -98,7 +114,7 @@ bool WriteTimeline(standin::Timeline* timeline, const std::string& path) {
 // Every thread of the stand-in as a virtual thread of one scheduler, one
 // run per seed. Returns the exit status.
 int RunVirtual(const standin::Config& config, const std::set<int>& tests, standin::LabOptions options,
-               unsigned long long first_seed, unsigned long long runs, unsigned long long freeze_ms,
+               const standin::HarnessOptions& harness, unsigned long long first_seed, unsigned long long runs, unsigned long long freeze_ms,
                unsigned long long freeze_one_ms, const std::string& timeline_path, const std::string& run_args,
                unsigned long long watchdog_seconds) {
   options.quiet = runs > 1 && !options.summary;
@@ -112,11 +128,15 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
   const auto wall_begin = std::chrono::steady_clock::now();
   double slowest_run = 0;
   std::map<std::pair<int, int>, int> test11_leaders;  // (leader1, leader2) -> runs
+  unsigned long long runs_with_hazards = 0;
   for (unsigned long long run = 0; run < runs; run++) {
     const unsigned long long run_seed = first_seed + run;
     const auto run_begin = std::chrono::steady_clock::now();
     standin::VirtualWorld world(run_seed);
     standin::SeedFrameworkRandom(run_seed);
+    standin::ResetHazards();
+    standin::SetHazardTest(0);
+    const size_t commands_before = standin::CommandHandles::live();
     if (options.summary) std::fprintf(stderr, "labtest: virtual run %llu, seed %llu\n", run + 1, run_seed);
     int failed_test = 0;
     std::string failure;
@@ -124,9 +144,9 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     bool suite_done = false;
     standin::Timeline timeline(standin::NSERVERS);
     world.Spawn("test", [&] {
-      standin::RaftTestConfig cluster(config, run_seed);
+      standin::SetThreadRole("the test thread");
+      standin::RaftTestConfig cluster(config, run_seed, harness);
       if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
-      standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
       // Freezes at seeded moments, until the suite is over.
       standin::Thread freezer;
       if (freeze_ms > 0 || freeze_one_ms > 0) {
@@ -153,6 +173,7 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
         failure = "aborted: " + abort.message;
         if (!options.quiet || runs == 1) std::fprintf(stderr, "standin: %s (the real framework aborts here)\n", abort.message.c_str());
       }
+      standin::SetHazardTest(-1);
       if (suite.test11_leaders().second >= 0) test11_leaders[suite.test11_leaders()]++;
       total_rpcs = suite.total_rpcs();
       suite_done = true;
@@ -200,6 +221,11 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     // Only what the seed determines, so two runs of a seed print the same bytes.
     std::fprintf(stderr, "virtual run seed %llu: trace hash %016llx (%s, %.1f s of virtual time)\n", run_seed,
                  (unsigned long long)world.trace_hash(), failed_test == 0 ? "passed" : "FAILED", world.Now() / 1e6);
+    if (!options.quiet || runs == 1) {
+      ReportRun(commands_before);
+    } else if (!standin::Hazards().empty()) {
+      runs_with_hazards++;
+    }
     slowest_run = std::max(slowest_run, seconds);
     if (failed_test != 0) {
       failures.push_back(Failure{run_seed, failed_test, failure});
@@ -227,6 +253,9 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
                      f->message.c_str(), f->seed, f->test, run_args.c_str());
       }
     }
+    if (runs_with_hazards > 0) {
+      std::fprintf(stderr, "hazards: %llu run(s) recorded hazards (run a seed alone to see them)\n", runs_with_hazards);
+    }
     std::fprintf(stderr, "memory: %lu event and RaftData handles kept by the framework (never freed, as in the real "
                          "framework); resident size now %lu KiB\n", (unsigned long)standin::KeptHandles(),
                  (unsigned long)ResidentKiB());
@@ -249,7 +278,8 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::set<int> tests;
   unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0, watchdog_seconds = 10;
-  bool seed_given = false, virtual_time = false, bench = false;
+  bool seed_given = false, virtual_time = false, bench = false, strict_threads = false, strict_all = false;
+  standin::HarnessOptions harness;
   unsigned long long churn_seeds = 0;
   std::string timeline_path;
   standin::LabOptions options;
@@ -313,6 +343,14 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--wrap-random-overflow") {
       standin::SetRandomOverflowWraps(true);
+    } else if (arg == "--strict-threads") {
+      strict_threads = true;
+    } else if (arg == "--strict") {
+      strict_all = true;
+    } else if (arg == "--older-framework") {
+      harness.older_framework = true;
+    } else if (arg == "--launch-together") {
+      harness.spread_launch = false;
     } else if (arg == "-h" || arg == "--help") {
       Usage(stdout);
       return 0;
@@ -338,6 +376,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   standin::Config::SetGlobal(&config);
+  standin::SetStrictness(strict_threads, strict_all);
   options.ran_test1 = tests.empty() || tests.count(1) > 0;
   if (!seed_given) seed = std::random_device{}();
 
@@ -372,21 +411,33 @@ int main(int argc, char** argv) {
     if (freeze_one_ms > 0) run_args += " --freeze-one " + std::to_string(freeze_one_ms);
     if (options.correct_test11) run_args += " --correct-test11";
     if (standin::RandomOverflowWraps()) run_args += " --wrap-random-overflow";
-    return RunVirtual(config, tests, options, seed, repeat, freeze_ms, freeze_one_ms, timeline_path, run_args,
+    if (strict_all) run_args += " --strict";
+    if (strict_threads) run_args += " --strict-threads";
+    if (harness.older_framework) run_args += " --older-framework";
+    if (!harness.spread_launch) run_args += " --launch-together";
+    return RunVirtual(config, tests, options, harness, seed, repeat, freeze_ms, freeze_one_ms, timeline_path, run_args,
                       watchdog_seconds);
   }
 
   const standin::HostStallMonitor host_monitor;
+  standin::SetThreadRole("the test thread");
   for (unsigned long long run = 0; run < repeat; run++) {
     const uint64_t run_seed = seed + run;
     standin::SeedFrameworkRandom(run_seed);
+    standin::ResetHazards();
+    standin::SetHazardTest(0);
+    const size_t commands_before = standin::CommandHandles::live();
     if (options.summary || repeat > 1) std::fprintf(stderr, "labtest: run %llu, seed %llu\n", run + 1, (unsigned long long)run_seed);
     standin::Timeline timeline(standin::NSERVERS);
-    standin::RaftTestConfig cluster(config, run_seed);
-    if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
-    standin::SleepMicros(300000);  // the real harness lets the servers settle after setup
-    standin::RaftLabTest suite(&cluster, options, &host_monitor);
-    const bool passed = suite.Run(tests);
+    bool passed = false;
+    {
+      standin::RaftTestConfig cluster(config, run_seed, harness);
+      if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
+      standin::RaftLabTest suite(&cluster, options, &host_monitor);
+      passed = suite.Run(tests);
+    }
+    standin::Reactor::EndThisThreadsReactor();  // as the real test thread's at exit
+    ReportRun(commands_before);
     if (!timeline_path.empty() && !WriteTimeline(&timeline, timeline_path)) return 2;
     if (!passed) return 1;
   }

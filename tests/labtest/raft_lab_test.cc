@@ -1,5 +1,7 @@
 #include "raft_lab_test.h"
 
+#include "hazards.h"
+
 
 #include <atomic>
 #include <cstdarg>
@@ -69,6 +71,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     if (!selected.empty() && selected.count(test) == 0) continue;
     current_test_ = test;
     g_running_test = test;
+    SetHazardTest(test);
     if (!options_.quiet) std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
     Preamble();
     const Micros begin = NowMicros();
@@ -94,6 +97,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
       if (options_.quiet) std::fprintf(stderr, "TEST %d: %s\n", test, Name(test));
       std::fprintf(stderr, "TEST %d Failed: %s\n", test, message.c_str());
       std::fprintf(stderr, "TESTS FAILED\n");
+      SetHazardTest(-1);
       if (stall > kToleratedStallUs) {
         // Not part of the real suite's output: a note for whoever reads a
         // failure (and for CI, which retries such a run once).
@@ -121,6 +125,7 @@ bool RaftLabTest::Run(const std::set<int>& selected) {
     }
   }
   total_rpcs_ = config_->RpcTotal() - rpcs_at_start;
+  SetHazardTest(-1);
   if (!options_.quiet) {
     std::fprintf(stderr, "ALL TESTS PASSED\n");
     std::fprintf(stderr, "Total RPC count: %lu\n", (unsigned long)total_rpcs_);
@@ -215,7 +220,7 @@ bool RaftLabTest::TestInitialElection() {
   init_rpcs_ = static_cast<int64_t>(AllRpcs());
   const int64_t term = config_->OneTerm();
   CHECK(term != -1, "servers disagree on term number");
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK(config_->OneTerm() == term, "unexpected term change");
   CHECK_HELPER(config_->OneLeader(leader) >= 0);
   return true;
@@ -226,12 +231,12 @@ bool RaftLabTest::TestReElection() {
   const int leader = config_->OneLeader();
   CHECK_HELPER(leader >= 0);
   config_->Disconnect(leader);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   const int new_leader = config_->OneLeader();
   CHECK_HELPER(new_leader >= 0);
   CHECK_HELPER(ReElected(new_leader, leader));
   config_->Reconnect(leader);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(config_->OneLeader(new_leader) >= 0);
   const int n1 = (new_leader + 1) % NSERVERS, n2 = (new_leader + 2) % NSERVERS;
   config_->Disconnect(n1);
@@ -239,11 +244,11 @@ bool RaftLabTest::TestReElection() {
   config_->Disconnect(new_leader);
   CHECK_HELPER(config_->NoLeader());
   config_->Reconnect(n2);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(config_->OneLeader() >= 0);
   config_->Reconnect(n1);
   config_->Reconnect(new_leader);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(config_->OneLeader() >= 0);
   return true;
 }
@@ -266,12 +271,12 @@ bool RaftLabTest::TestFailAgree() {
   config_->Disconnect(f2);
   CHECK_HELPER(AgreeAt(401, NSERVERS - 2));
   CHECK_HELPER(AgreeAt(402, NSERVERS - 2));
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(AgreeAt(403, NSERVERS - 2));
   CHECK_HELPER(AgreeAt(404, NSERVERS - 2));
   config_->Reconnect(f1);
   config_->Reconnect(f2);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(Agree(405, NSERVERS));
   CHECK_HELPER(Agree(406, NSERVERS));
   return true;
@@ -288,10 +293,10 @@ bool RaftLabTest::TestFailNoAgree() {
   CHECK(index == expected && term > 0,
         "Start() returned unexpected index (%ld, expected %ld) and/or term (%ld, expected >0)", (long)index,
         (long)expected, (long)term);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(NoneCommitted(index));
   for (int k = 1; k <= 3; k++) config_->Reconnect((leader + k) % NSERVERS);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   CHECK_HELPER(Agree(502, NSERVERS));
   return true;
 }
@@ -302,7 +307,7 @@ bool RaftLabTest::TestRejoin() {
   const int leader1 = config_->OneLeader();
   CHECK_HELPER(leader1 >= 0);
   config_->Disconnect(leader1);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   for (int cmd = 602; cmd <= 604; cmd++) {
     uint64_t index = 0, term = 0;
     CHECK_HELPER(StartOk(config_->Start(leader1, cmd, &index, &term)));
@@ -314,7 +319,7 @@ bool RaftLabTest::TestRejoin() {
   CHECK_HELPER(ReElected(leader2, leader1));
   config_->Disconnect(leader2);
   config_->Reconnect(leader1);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   const int leader3 = config_->OneLeader();
   CHECK_HELPER(leader3 >= 0);
   CHECK_HELPER(ReElected(leader3, leader2));
@@ -329,7 +334,7 @@ bool RaftLabTest::TestRejoin() {
 bool RaftLabTest::TestConcurrentStarts() {
   bool success = false;
   for (int attempt = 0; attempt < 5 && !success; attempt++) {
-    if (attempt > 0) SleepMicros(3000000);
+    if (attempt > 0) TestSleep(3000000);
     const int leader = config_->OneLeader();
     CHECK_HELPER(leader >= 0);
     uint64_t first_index = 0, term = 0;
@@ -342,6 +347,7 @@ bool RaftLabTest::TestConcurrentStarts() {
     std::vector<Thread> threads;
     for (int i = 0; i < 5; i++) {
       threads.emplace_back("start-" + std::to_string(i), [this, leader, i, &results] {
+        SetThreadRole("a helper thread of test 7");
         results[i].ok = config_->Start(leader, 701 + i, &results[i].index, &results[i].term);
       });
     }
@@ -380,20 +386,20 @@ bool RaftLabTest::TestBackup() {
     uint64_t index = 0, term = 0;
     CHECK_HELPER(StartOk(config_->Start(leader1, 800 + i, &index, &term)));
   }
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   config_->Disconnect((leader1 + 1) % NSERVERS);
   config_->Disconnect(leader1);
   for (int k = 2; k <= 4; k++) config_->Reconnect((leader1 + k) % NSERVERS);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   for (int i = 1; i <= 50; i++) CHECK_HELPER(AgreeAt(800 + i, NSERVERS - 2));
   config_->Reconnect((leader1 + 1) % NSERVERS);
   config_->Reconnect(leader1);
-  SleepMicros(ELECTIONTIMEOUT);
+  TestSleep(ELECTIONTIMEOUT);
   const int leader2 = config_->OneLeader();
   CHECK_HELPER(leader2 >= 0);
   uint64_t index = 0, term = 0;
   CHECK_HELPER(StartOk(config_->Start(leader2, 851, &index, &term)));
-  SleepMicros(2 * ELECTIONTIMEOUT);
+  TestSleep(2 * ELECTIONTIMEOUT);
   CHECK_HELPER(NCommittedIs(index, NSERVERS));
   index_ = index + 1;
   return true;
@@ -411,7 +417,7 @@ bool RaftLabTest::TestRpcCount() {
   bool success = false;
   uint64_t start_index = 0;
   for (int attempt = 0; attempt < 5 && !success; attempt++) {
-    if (attempt > 0) SleepMicros(3000000);
+    if (attempt > 0) TestSleep(3000000);
     const int leader = config_->OneLeader();
     CHECK_HELPER(leader >= 0);
     AllRpcs();
@@ -444,7 +450,7 @@ bool RaftLabTest::TestRpcCount() {
   }
   CHECK(success, "term changed too often");
   AllRpcs();
-  SleepMicros(1000000);
+  TestSleep(1000000);
   const uint64_t idle = AllRpcs();
   CHECK(idle <= 3 * 20, "too many RPCs (%ld) for 1 second of idleness", (long)idle);
   index_ = start_index + kIters + 1;
@@ -462,6 +468,7 @@ bool RaftLabTest::TestUnreliableAgree() {
   for (int iter = 1; iter < 50; iter++) {
     for (int j = 0; j < 4; j++) {
       threads.emplace_back("agree-" + std::to_string(iter) + "-" + std::to_string(j), [this, iter, &helper_failed] {
+        SetThreadRole("a helper thread of test 10");
         if (config_->DoAgreement(1000 + iter, 1, true) == 0) helper_failed = true;
       });
     }
@@ -500,7 +507,7 @@ bool RaftLabTest::TestFigure8() {
       for (int k = 1; k <= 3; k++) config_->Reconnect(mod(leader1 + k));
       continue;
     }
-    SleepMicros(ELECTIONTIMEOUT);
+    TestSleep(ELECTIONTIMEOUT);
     CHECK_HELPER(NoneCommitted(i1));
     config_->Disconnect(mod(leader1 + 4));
     config_->Disconnect(leader1);
@@ -510,7 +517,7 @@ bool RaftLabTest::TestFigure8() {
     test11_leaders_ = {leader1, leader2};
     config_->Reconnect(mod(leader1 + 4));
     config_->Reconnect(leader1);
-    SleepMicros(ELECTIONTIMEOUT);
+    TestSleep(ELECTIONTIMEOUT);
     CHECK_HELPER(config_->OneLeader(leader2) >= 0);
     for (int i = 0; i < NSERVERS; i++) {
       if (i != leader2) config_->Disconnect(i);
@@ -524,7 +531,7 @@ bool RaftLabTest::TestFigure8() {
     }
     CHECK(i2 == i1, "Start() returned index %ld (%ld expected)", (long)i2, (long)i1);
     CHECK(t2 > t1, "Start() returned term %ld (%ld expected)", (long)t2, (long)t1);
-    SleepMicros(ELECTIONTIMEOUT);
+    TestSleep(ELECTIONTIMEOUT);
     CHECK_HELPER(NoneCommitted(i1));
     config_->Disconnect(leader2);
     const int one_more = leader2 == mod(leader1 + 1) ? mod(leader1 + 2) : mod(leader1 + 1);
@@ -534,7 +541,7 @@ bool RaftLabTest::TestFigure8() {
     const int leader3 = config_->OneLeader();
     CHECK_HELPER(leader3 >= 0);
     if (leader3 != leader1 && leader3 != mod(leader1 + 4)) continue;  // as the real suite does (labtest.md defect 2)
-    SleepMicros(ELECTIONTIMEOUT);
+    TestSleep(ELECTIONTIMEOUT);
     CHECK_HELPER(NoneCommitted(i1));
     const uint64_t index = config_->DoAgreement(1103, 3, false);
     CHECK(index > i1, "failed to reach agreement");

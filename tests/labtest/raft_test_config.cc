@@ -5,10 +5,64 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <sstream>
+
+#include "hazards.h"
 
 namespace standin {
 
 void SleepMicros(uint64_t us) { SleepLikeFramework(us); }
+
+void TestSleep(uint64_t us) {
+  Reactor* own = Reactor::HereIfAny();
+  if (own == nullptr || !own->adopted() || own->live_coroutines() == 0) {
+    SleepMicros(us);
+    return;
+  }
+  own->DriveUntil(NowMicros() + us, [] { return false; });
+}
+
+// ----- The launch -------------------------------------------------------------------------
+
+LaunchPlan LaunchPlan::Draw(uint64_t seed, int sites) {
+  // Durations are drawn, since nothing of the real machine is known here:
+  // a setup thread starts within 0.2 ms of the others, takes 2 - 15 ms
+  // (SetupBase, PopTable, SetupService) before its server listens, and a
+  // loopback connect takes 0.05 - 0.3 ms; a failed one sleeps 1 s
+  // (Communicator::CONNECT_SLEEP_MS) before the next try. Setup runs on the
+  // poll thread within 1 ms of being posted.
+  std::mt19937_64 random(seed ^ 0x1A07C4ull);
+  auto draw = [&](Micros low, Micros high) { return low + random() % (high - low + 1); };
+  std::vector<Micros> listening(sites), connected(sites);
+  for (int i = 0; i < sites; i++) listening[i] = draw(0, 200) + draw(2000, 15000);
+  LaunchPlan plan;
+  for (int i = 0; i < sites; i++) {
+    Micros now = listening[i];
+    for (int j = 0; j < sites; j++) {
+      now += draw(50, 300);
+      while (now < listening[j]) now += 1000000 + draw(50, 300);
+    }
+    connected[i] = now;
+    plan.setup_at.push_back(now + draw(0, 1000));
+  }
+  plan.site0_connected = connected[0];
+  return plan;
+}
+
+LaunchPlan LaunchPlan::Together(int sites) {
+  LaunchPlan plan;
+  plan.setup_at.assign(sites, 0);
+  return plan;
+}
+
+std::string LaunchPlan::Describe() const {
+  std::ostringstream text;
+  text << "setup at";
+  for (size_t i = 0; i < setup_at.size(); i++) {
+    text << (i ? ", " : " ") << "S" << i << " " << (setup_at[i] / 1000) << " ms";
+  }
+  return text.str();
+}
 
 double ProcessCpuSeconds() {
   rusage usage{};
@@ -46,8 +100,10 @@ Micros HostStallMonitor::LongestBetween(Micros begin, Micros end) const {
   return longest;
 }
 
-RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
+RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed, HarnessOptions options)
     : seed_(seed),
+      options_(options),
+      launch_(options.spread_launch ? LaunchPlan::Draw(seed, NSERVERS) : LaunchPlan::Together(NSERVERS)),
       network_(seed),
       committed_(NSERVERS, std::vector<int>{0}),
       applied_at_(NSERVERS, std::vector<Micros>{0}),
@@ -58,13 +114,14 @@ RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
   {
     // A fresh cluster starts with no saved proxies (a failed earlier run in
     // this process may have left some).
-    std::lock_guard<std::mutex> lock(RaftCommo::BackupMutex());
-    RaftCommo::Backup().clear();
+    std::lock_guard<std::mutex> lock(RaftCommo::ProxiesMutex());
+    RaftCommo::BackupLocked().clear();
   }
   std::mt19937_64 phases(seed ^ 0x5EED);
   for (int i = 0; i < NSERVERS; i++) {
     // Each reactor turns on its own 1 ms grid, as independent threads do.
     reactors_.push_back(std::make_unique<Reactor>("server-" + std::to_string(i), phases() % Reactor::kTurnUs));
+    reactors_.back()->set_server(i);
     reactors_.back()->Start();
     app_next_.push_back(std::make_unique<AppNextFn>(
         [this, i](int index, std::shared_ptr<Marshallable> command) {
@@ -77,16 +134,61 @@ RaftTestConfig::RaftTestConfig(const Config& config, uint64_t seed)
     servers_.push_back(
         std::make_unique<RaftServer>(frame, reactors_[i].get(), &network_, app_next_[i].get(), true));
   }
-  for (auto& server : servers_) server->Setup();
+  Launch();
+  // The real RaftTestConfig starts its network-control thread when it is
+  // built, on the test thread, after the launch.
+  network_thread_ = Thread("unreliable-network", [this] {
+    SetThreadRole("the unreliable-network thread");
+    NetworkControlLoop();
+  });
+}
+
+void RaftTestConfig::Launch() {
+  const Micros began = NowMicros();
+  for (int i = 0; i < NSERVERS; i++) servers_[i]->SetupAt(began + launch_.setup_at[i]);
+  LogEvent("test", "launch: %s", launch_.Describe().c_str());
+  auto all_done = [&] {
+    for (auto& server : servers_) {
+      if (!server->setup_done()) return false;
+    }
+    return true;
+  };
+  // Site 0's thread: its own setup first, then all, each checked every
+  // 100 ms, then the settle.
+  const Micros first_check = began + launch_.site0_connected;
+  if (NowMicros() < first_check) SleepMicros(first_check - NowMicros());
+  do {
+    SleepMicros(100000);
+  } while (!servers_[0]->setup_done());
+  while (!all_done()) SleepMicros(100000);
+  SleepMicros(300000);  // "Let startup traffic settle before measurements in test 9."
 }
 
 RaftTestConfig::~RaftTestConfig() {
-  unreliable_ = false;
-  JoinNetworkThread();
+  {
+    // The real Shutdown: end the network thread, then reconnect every
+    // server the test left disconnected.
+    std::lock_guard<HarnessMutex> lock(netctl_mutex_);
+    finished_ = true;
+    netctl_signal_.NotifyAll();
+  }
+  if (network_thread_.joinable()) network_thread_.join();
+  {
+    std::lock_guard<HarnessMutex> net(net_mutex_);
+    for (int i = 0; i < NSERVERS; i++) {
+      if (explicitly_disconnected_[i] && servers_[i]->IsDisconnected()) servers_[i]->Reconnect();
+      explicitly_disconnected_[i] = false;
+    }
+  }
   stop_sampler_ = true;
   if (sampler_.joinable()) sampler_.join();
   servers_.clear();  // rust_raft_server_delete: fibers exit at their next wake-up
   for (auto& reactor : reactors_) reactor->Stop();
+}
+
+void RaftTestConfig::SetSlowness(int i, Micros us) {
+  if (timeline_) timeline_->Slowness(i, options_.older_framework ? us : 0);
+  if (options_.older_framework) reactors_[i]->SetSlowness(us);
 }
 
 void RaftTestConfig::Fail(const std::string& message) {
@@ -95,14 +197,15 @@ void RaftTestConfig::Fail(const std::string& message) {
 }
 
 void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<Marshallable>& command) {
+  if (!command) return;  // as the real learner action: no command, nothing recorded
   auto* lab = dynamic_cast<LabCommand*>(command.get());
   std::lock_guard<std::mutex> lock(commit_mutex_);
   auto& list = committed_[server];
-  if (lab == nullptr || index != static_cast<int>(list.size())) {
-    std::fprintf(stderr, "server %d applied index %d out of order (expected %zu)%s\n", server, index,
-                 list.size(), lab == nullptr ? " or a command of the wrong kind" : "");
-    std::fflush(stderr);
-    std::abort();
+  if (lab == nullptr) Fatal("server " + std::to_string(server) + " applied a command of another kind at index " +
+                            std::to_string(index) + " (the real harness's verify aborts)");
+  if (index != static_cast<int>(list.size())) {
+    Fatal("server " + std::to_string(server) + " applied index " + std::to_string(index) + " out of order (expected " +
+          std::to_string(list.size()) + "; the real harness's verify aborts)");
   }
   list.push_back(lab->value);
   applied_at_[server].push_back(NowMicros());
@@ -324,7 +427,8 @@ uint64_t RaftTestConfig::DoAgreement(int cmd, int n, bool retry) {
       continue;
     }
     const Micros round = NowMicros();
-    while (NowMicros() - round < kAgreementWindowUs) {
+    const Micros window = options_.older_framework ? kOlderAgreementWindowUs : kAgreementWindowUs;
+    while (NowMicros() - round < window) {
       int value = -1;
       const int count = NCommitted(index, &value);
       if (count < 0) break;  // values differ: this round is over
@@ -347,7 +451,7 @@ void HarnessAssert(const std::string& message) {
 }
 
 void RaftTestConfig::Disconnect(int i) {
-  std::lock_guard<std::mutex> lock(net_mutex_);
+  std::lock_guard<HarnessMutex> lock(net_mutex_);
   if (explicitly_disconnected_[i]) HarnessAssert("RaftTestConfig::Disconnect: server " + std::to_string(i) + " is already disconnected");
   if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
   explicitly_disconnected_[i] = true;
@@ -356,7 +460,7 @@ void RaftTestConfig::Disconnect(int i) {
 }
 
 void RaftTestConfig::Reconnect(int i) {
-  std::lock_guard<std::mutex> lock(net_mutex_);
+  std::lock_guard<HarnessMutex> lock(net_mutex_);
   if (!explicitly_disconnected_[i]) HarnessAssert("RaftTestConfig::Reconnect: server " + std::to_string(i) + " is not disconnected");
   if (!servers_[i]->IsDisconnected()) {
     HarnessAssert("RaftTestConfig::Reconnect: server " + std::to_string(i) +
@@ -369,34 +473,53 @@ void RaftTestConfig::Reconnect(int i) {
 }
 
 bool RaftTestConfig::IsExplicitlyDisconnected(int i) {
-  std::lock_guard<std::mutex> lock(net_mutex_);
+  std::lock_guard<HarnessMutex> lock(net_mutex_);
   return explicitly_disconnected_[i];
 }
 
 int RaftTestConfig::NDisconnected() {
-  std::lock_guard<std::mutex> lock(net_mutex_);
+  std::lock_guard<HarnessMutex> lock(net_mutex_);
   return static_cast<int>(std::count(explicitly_disconnected_.begin(), explicitly_disconnected_.end(), true));
 }
 
 void RaftTestConfig::SetUnreliable(bool on) {
   LogEvent("network", "unreliable network %s", on ? "on" : "off");
-  if (!on) {
-    unreliable_ = false;  // the thread reconnects and unslows after its current sleep
-    return;
+  std::lock_guard<HarnessMutex> lock(netctl_mutex_);
+  unreliable_ = on;
+  // Off: returns at once; the thread restores the servers after its
+  // current 100 ms sleep (labtest.md, known defect 3).
+  if (on) netctl_signal_.NotifyAll();
+}
+
+void RaftTestConfig::ReconnectAndSlow(int i, Micros slowness) {
+  if (servers_[i]->IsDisconnected()) {
+    servers_[i]->Reconnect();
+    LogEvent("network", "unreliable: reconnect S%d", i);
+    if (timeline_) timeline_->Network(i, false);
   }
-  JoinNetworkThread();  // a thread from an earlier on/off, if any
-  unreliable_ = true;
-  network_thread_ = Thread("unreliable-network", [this] { UnreliableLoop(); });
+  // The real slow() begins with verify(!isDisconnected(svr)).
+  if (servers_[i]->IsDisconnected()) {
+    HarnessAssert("RaftTestConfig::slow: server " + std::to_string(i) +
+                  " reports is_disconnected true right after reconnect (the real harness's verify)");
+  }
+  SetSlowness(i, slowness);
 }
 
-void RaftTestConfig::JoinNetworkThread() {
-  if (network_thread_.joinable()) network_thread_.join();
-}
-
-void RaftTestConfig::UnreliableLoop() {
-  while (unreliable_.load()) {
+void RaftTestConfig::NetworkControlLoop() {
+  std::unique_lock<HarnessMutex> lock(netctl_mutex_);
+  while (!finished_) {
+    if (!unreliable_) {
+      {
+        std::lock_guard<HarnessMutex> net(net_mutex_);
+        for (int i = 0; i < NSERVERS; i++) {
+          if (!explicitly_disconnected_[i]) ReconnectAndSlow(i, 0);
+        }
+      }
+      netctl_signal_.Wait(netctl_mutex_, [&] { return unreliable_.load() || finished_; });
+      continue;
+    }
     {
-      std::lock_guard<std::mutex> lock(net_mutex_);
+      std::lock_guard<HarnessMutex> net(net_mutex_);
       for (int i = 0; i < NSERVERS; i++) {
         if (explicitly_disconnected_[i]) continue;
         if (network_random_() % 10 == 0) {
@@ -406,30 +529,21 @@ void RaftTestConfig::UnreliableLoop() {
             if (timeline_) timeline_->Network(i, true);
           }
         } else {
-          if (servers_[i]->IsDisconnected()) {
-            servers_[i]->Reconnect();
-            LogEvent("network", "unreliable: reconnect S%d", i);
-            if (timeline_) timeline_->Network(i, false);
-          }
-          const Micros slowness = (network_random_() % MAXSLOW) * 1000;
-          reactors_[i]->SetSlowness(slowness);
-          if (timeline_) timeline_->Slowness(i, slowness);
+          ReconnectAndSlow(i, (network_random_() % MAXSLOW) * 1000);
         }
       }
     }
+    lock.unlock();
     SleepMicros(100000);
+    lock.lock();
   }
-  std::lock_guard<std::mutex> lock(net_mutex_);
-  for (int i = 0; i < NSERVERS; i++) {
-    if (explicitly_disconnected_[i]) continue;
-    if (servers_[i]->IsDisconnected()) {
-      servers_[i]->Reconnect();
-      if (timeline_) timeline_->Network(i, false);
+  if (unreliable_) {
+    unreliable_ = false;
+    std::lock_guard<HarnessMutex> net(net_mutex_);
+    for (int i = 0; i < NSERVERS; i++) {
+      if (!explicitly_disconnected_[i]) ReconnectAndSlow(i, 0);
     }
-    reactors_[i]->SetSlowness(0);
-    if (timeline_) timeline_->Slowness(i, 0);
   }
-  LogEvent("network", "unreliable network stopped: every server reconnected, slowness 0");
 }
 
 uint64_t RaftTestConfig::RpcCount(int i, bool reset) {

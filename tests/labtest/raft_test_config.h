@@ -24,13 +24,31 @@ constexpr int MAXSLOW = 27;                    // ms
 constexpr uint64_t COMMITRPCS(uint64_t n) { return (n + 1) * NSERVERS; }
 
 // The harness's sleeps end as the framework's do (SleepLikeFramework): up to
-// one coarse clock tick early.
+// one coarse clock tick early. (The real helpers use usleep.)
 void SleepMicros(uint64_t us);
+// The suite's own sleeps between steps (Coroutine::Sleep and wait() in the
+// real labtest.cc): the test runs in a coroutine of the test thread's
+// reactor there, so while it sleeps that reactor runs the fibers a crate
+// made on the test thread, if any (README, "Fibers off the reactor threads").
+void TestSleep(uint64_t us);
 // CPU seconds (user + system) of this process so far.
 double ProcessCpuSeconds();
-// DoAgreement's commit window (labtest.md: 2 s in one upstream layout, 5 s
-// in the other; the stricter).
-constexpr uint64_t kAgreementWindowUs = 2000000;
+
+// What the harness models, besides the suite (labtest.md).
+struct HarnessOptions {
+  // The older (2023-24) framework instead of the 2026 one that the Rust lab
+  // builds: DoAgreement's commit window 2 s instead of 5 s, and a slowed
+  // server's loop stalls on every turn (the 2026 poll worker's slow() is an
+  // empty stub). Both stricter; for testing this project's own crate.
+  bool older_framework = false;
+  // Start the five servers as the 2026 launch does (Launch) rather than all
+  // at once.
+  bool spread_launch = true;
+};
+// DoAgreement's commit window (labtest.md): 5 s in the src/protocol layout
+// that the 2026 Rust lab builds, 2 s in the older src/deptran one.
+constexpr uint64_t kAgreementWindowUs = 5000000;
+constexpr uint64_t kOlderAgreementWindowUs = 2000000;
 
 // A failed assertion of the real harness (Disconnect/Reconnect's checks,
 // each test's preamble): the real framework aborts the process. In real
@@ -64,11 +82,31 @@ class HostStallMonitor {
   std::thread thread_;  // none in virtual time, where the host cannot stall
 };
 
+// When each site of the 2026 framework runs `setup`, and when the test
+// starts, measured from the launch (s_main.cc server_launch_worker,
+// ServerWorker::SetupCommo, Communicator::ConnectToSite): five setup
+// threads start together; each takes a few ms before its RPC server
+// listens, then connects to every site of the partition in id order, itself
+// included; a connect to a site not listening yet fails and is retried
+// after CONNECT_SLEEP_MS (1 s); connected to all, it posts Setup to its
+// poll thread. So the site that listened last sets up at once and most
+// others about a second later. Site 0's thread then checks every 100 ms
+// until every setup is done, sleeps 300 ms, and starts the test thread.
+struct LaunchPlan {
+  std::vector<Micros> setup_at;  // per site
+  Micros site0_connected = 0;    // when site 0's thread starts checking
+  static LaunchPlan Draw(uint64_t seed, int sites);
+  static LaunchPlan Together(int sites);  // every setup at once (--launch together)
+  std::string Describe() const;
+};
+
 class RaftTestConfig {
  public:
-  // Builds five servers on their own reactors and runs Setup on each.
-  RaftTestConfig(const Config& config, uint64_t seed);
-  ~RaftTestConfig();  // stops the network thread, deletes servers, stops reactors
+  // Builds five servers on their own reactors, launches them as the real
+  // framework does (LaunchPlan), waits for every setup and the 300 ms
+  // settle, then starts the network-control thread.
+  RaftTestConfig(const Config& config, uint64_t seed, HarnessOptions options = {});
+  ~RaftTestConfig();  // stops the network thread, reconnects, deletes servers, stops reactors
 
   // The first failure message of the running test (helpers set it).
   void Fail(const std::string& message);
@@ -99,7 +137,11 @@ class RaftTestConfig {
   bool IsServerDisconnected(int i) { return servers_[i]->IsDisconnected(); }
   // Stops server i's reactor alone for `us` (labtest --virtual --freeze-one).
   void FreezeServer(int i, Micros us) { reactors_[i]->FreezeFor(us); }
-  void SetSlowness(int i, Micros us) { reactors_[i]->SetSlowness(us); }
+  // The harness's slow(): a stub in the 2026 framework; with
+  // older_framework, the server's loop stalls `us` on every turn.
+  void SetSlowness(int i, Micros us);
+  const HarnessOptions& options() const { return options_; }
+  const LaunchPlan& launch() const { return launch_; }
 
   // Records the run for a timeline page (labtest --timeline): network and
   // slowness changes, applies, and each server's role and term, sampled
@@ -118,10 +160,11 @@ class RaftTestConfig {
   // The server that claims to lead with the highest term, or -1; no waiting.
   int CurrentLeader();
 
-  // On: a network-control thread acts at once and then every 100 ms. Off:
-  // only clears the flag and returns; the thread notices after its current
-  // sleep, then reconnects and unslows every server not explicitly
-  // disconnected.
+  // The network-control thread (one for the whole run, as the real
+  // netctlLoop): while unreliable it acts at once and then every 100 ms;
+  // SetUnreliable(false) only clears the flag and returns, and the thread
+  // notices after its current sleep, then reconnects and unslows every
+  // server not explicitly disconnected.
   void SetUnreliable(bool on);
   bool IsUnreliable() const { return unreliable_.load(); }
 
@@ -132,10 +175,16 @@ class RaftTestConfig {
 
  private:
   void ApplyCallback(int server, int index, const std::shared_ptr<Marshallable>& command);
-  void UnreliableLoop();
-  void JoinNetworkThread();
+  // Runs the launch plan and waits as site 0's thread does.
+  void Launch();
+  void NetworkControlLoop();
+  // The real harness's reconnect(i, true) and slow(i, ms) pair, with its
+  // verify that the server reports itself connected. net_mutex_ held.
+  void ReconnectAndSlow(int i, Micros slowness);
 
   uint64_t seed_;
+  HarnessOptions options_;
+  LaunchPlan launch_;
   Network network_;
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::vector<std::unique_ptr<AppNextFn>> app_next_;
@@ -146,10 +195,15 @@ class RaftTestConfig {
   std::vector<std::vector<int>> committed_;  // [server][index], index 0 a placeholder
   std::vector<std::vector<Micros>> applied_at_;  // [server][index], as committed_
 
-  std::mutex net_mutex_;
+  // The lock Disconnect, Reconnect and the network thread share (the real
+  // disconnect_mtx_); held across calls into the crate.
+  HarnessMutex net_mutex_;
   std::vector<bool> explicitly_disconnected_;
   std::vector<uint64_t> rpc_baseline_;
   std::atomic<bool> unreliable_{false};
+  bool finished_ = false;  // under netctl_mutex_
+  HarnessMutex netctl_mutex_;
+  HarnessSignal netctl_signal_;
   Thread network_thread_;
   std::mt19937_64 network_random_;
 

@@ -139,7 +139,10 @@ void NullOutPointers() {
   // No entry 2: never NULL, since the real framework copies the pointee
   // without a check; an empty record for that index.
   RaftData_C missing = rust_raft_server_get_raft_instance(server->handle(), 2);
-  EXPECT(missing != nullptr && raft_data_get_slot_id(missing) == 2 && raft_data_get_log(missing) == nullptr);
+  EXPECT(missing != nullptr && raft_data_get_slot_id(missing) == 2);
+  Marshallable_C no_command = raft_data_get_log(missing);  // a handle to no command, as the real one returns
+  EXPECT(no_command != nullptr && !CommandHandles::Get(no_command, "test"));
+  raft_marshallable_release(no_command);
 }
 
 void DeleteStopsFibers() {

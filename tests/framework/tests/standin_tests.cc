@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "framework.h"
+#include "hazards.h"
 #include "rust_ffi_wrapper.h"
 #include "test_support.h"
 
@@ -60,6 +61,7 @@ struct Cluster {
     Config::SetGlobal(&config);
     for (int i = 0; i < 5; i++) {
       reactors.push_back(std::make_unique<Reactor>("r" + std::to_string(i)));
+      reactors.back()->set_server(i);
       reactors.back()->Start();
       services.push_back(std::make_unique<ScriptedService>());
       network.Register(static_cast<siteid_t>(i), reactors[i].get(), services[i].get());
@@ -266,7 +268,16 @@ void RandomFormula() {
   }
   EXPECT(seen.size() == 8);
   EXPECT(raft_random_rand(0, INT32_MAX - 1) >= 0);  // the widest range that fits in int
-  EXPECT(AbortsWith([] { raft_random_rand(0, INT32_MAX); }, "raft_random_rand(0, 2147483647): max - min + 1 overflows int"));
+  EXPECT(Hazards().empty());
+  // Wider: undefined behaviour in the real one, which wraps on x86 (a
+  // hazard); the full int range wraps to 0, a division by zero there.
+  EXPECT(raft_random_rand(0, INT32_MAX) >= 0);
+  EXPECT(Hazards().size() == 1 && Hazards()[0].call == "raft_random_rand(0, 2147483647)");
+  EXPECT(AbortsWith([] { raft_random_rand(INT32_MIN, INT32_MAX); }, "wraps to 0 in int: the real framework divides by zero"));
+  EXPECT(AbortsWith([] {
+    SetStrictness(false, true);
+    raft_random_rand(0, INT32_MAX);
+  }, "labtest --strict makes it an abort"));
   EXPECT(AbortsWith([] { raft_random_rand(5, 4); }, "raft_random_rand(5, 4): max < min"));
   EXPECT(AbortsWith([] { raft_random_rand_double(1.0, 0.5); }, "max < min"));
   EXPECT(AbortsWith([] { raft_timer_elapsed(raft_timer_new()); }, "raft_timer_elapsed: the timer was never started"));
@@ -314,28 +325,47 @@ void VirtualDeadlockIsReported() {
   }, "waiter-one: waiting for a signal nobody sends"));
 }
 
-void HandlerMustNotWait() {
-  // A receiver that sleeps inside its RPC handler aborts the run, naming
-  // the import and the handler.
-  EXPECT(AbortsWith([] {
-    struct SleepyService : ScriptedService {
-      void OnAppendEntries(const AppendArgs& args, std::function<void(AppendResult)> reply) override {
-        HandlerScope scope("rust_raft_server_on_append_entries");
-        raft_coroutine_sleep(1000);
-        reply(AppendResult{1, args.term, 0});
-      }
-    };
+void HandlerWaitIsAHazard() {
+  // A receiver that sleeps inside its RPC handler: the real framework
+  // resumes the handler's coroutine later and the reply is late; the
+  // stand-in does so too and records a hazard naming the import and the
+  // handler. labtest --strict aborts instead.
+  struct SleepyService : ScriptedService {
+    void OnAppendEntries(const AppendArgs& args, std::function<void(AppendResult)> reply) override {
+      HandlerScope scope("rust_raft_server_on_append_entries");
+      raft_coroutine_sleep(1000);
+      reply(AppendResult{1, args.term, 7});
+    }
+  };
+  {
     Cluster cluster;
     SleepyService sleepy;
     cluster.network.Register(1, cluster.reactors[1].get(), &sleepy);
+    uint64_t ok = 0, term = 0, last = 0;
     cluster.InFiber(0, [&] {
-      uint64_t a = 0, b = 0, c = 0;
-      raft_int_event_wait(raft_commo_send_append_entries(cluster.commos[0].get(), 1, 0, 0, 0, 1, 2, 0, 0, 0, nullptr, 0, &a, &b, &c), 1000000);
+      raft_int_event_wait(raft_commo_send_append_entries(cluster.commos[0].get(), 1, 0, 0, 0, 1, 2, 0, 0, 0, nullptr, 0,
+                                                         &ok, &term, &last), 1000000);
     });
-  }, "raft_coroutine_sleep called inside the RPC handler rust_raft_server_on_append_entries"));
-  // Outside a handler scope the same fiber may sleep.
-  Cluster cluster;
-  cluster.InFiber(0, [] { raft_coroutine_sleep(1000); });
+    EXPECT(ok == 1 && term == 2 && last == 7);
+    const auto hazards = Hazards();
+    EXPECT(hazards.size() == 1 &&
+           hazards[0].call == "raft_coroutine_sleep inside the RPC handler rust_raft_server_on_append_entries" &&
+           hazards[0].count == 1 && hazards[0].first_server == 1);
+  }
+  EXPECT(AbortsWith([] {
+    SetStrictness(false, true);
+    struct Sleepy : ScriptedService {
+      void OnRequestVote(slotid_t, ballot_t, siteid_t, ballot_t term, std::function<void(ballot_t, bool_t)> reply) override {
+        HandlerScope scope("rust_raft_server_on_request_vote");
+        raft_coroutine_sleep(1000);
+        reply(term, 1);
+      }
+    };
+    Cluster cluster;
+    Sleepy sleepy;
+    cluster.network.Register(1, cluster.reactors[1].get(), &sleepy);
+    cluster.InFiber(0, [&] { raft_vote_quorum_event_wait(raft_commo_broadcast_vote(cluster.commos[0].get(), 0, 0, 0, 0, 1)); });
+  }, "raft_coroutine_sleep inside the RPC handler rust_raft_server_on_request_vote"));
 }
 
 void QuorumEventRules() {
@@ -520,16 +550,85 @@ bool AbortsWith(const std::function<void()>& body, const std::string& needle) {
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && output.find(needle) != std::string::npos;
 }
 
-void ThreadCheckAborts() {
+void ThreadRules() {
+  // A non-blocking import from another thread: run, under the stand-in's
+  // own lock, and recorded as a hazard (the real framework has no lock).
+  {
+    Cluster cluster;
+    SetThreadRole("the test thread");
+    EXPECT(raft_commo_get_rpc_proxy_count(cluster.commos[0].get(), 0) == 5);
+    raft_commo_save_rpc_proxies(cluster.commos[0].get(), 0, 0);
+    EXPECT(raft_commo_get_backup_proxy_count(0, 0) == 5);
+    const auto hazards = Hazards();
+    EXPECT(hazards.size() == 2 && hazards[0].call == "raft_commo_get_rpc_proxy_count" &&
+           hazards[0].thread == "the test thread" && hazards[1].call == "raft_commo_save_rpc_proxies");
+    EXPECT(FormatHazard(hazards[1]).find("raft_commo_save_rpc_proxies from the test thread, 1 time before the tests") == 0);
+  }
+  EXPECT(AbortsWith([] {
+    SetStrictness(true, false);
+    SetThreadRole("");
+    Cluster cluster;
+    raft_commo_get_rpc_proxy_count(cluster.commos[0].get(), 0);
+  }, "raft_commo_get_rpc_proxy_count from a thread the submission started"));
+  // A wait outside any coroutine off the reactor threads: the real
+  // Event::Wait fails verify(sp_coro) and aborts.
+  EXPECT(AbortsWith([] {
+    SetThreadRole("the unreliable-network thread");
+    raft_coroutine_sleep(10);
+  }, "raft_coroutine_sleep outside any coroutine on the unreliable-network thread"));
+  // ... except on the lab's test thread, whose test runs in a coroutine:
+  // the test waits, and its reactor runs meanwhile.
+  {
+    ResetHazards();
+    SetThreadRole("the test thread");
+    const Micros began = NowMicros();
+    raft_coroutine_sleep(20000);
+    EXPECT(NowMicros() - began >= 20000);
+    EXPECT(Hazards().size() == 1 && Hazards()[0].rule == std::string(rule::kTestThreadWait));
+    Reactor::EndThisThreadsReactor();
+  }
+  // A fiber made on a thread no server drives: it runs until its first
+  // wait at once, then only when that thread runs its reactor again (a
+  // later fiber made there, or the test thread waiting).
+  {
+    ResetHazards();
+    SetThreadRole("the test thread");
+    int steps = 0;
+    auto fiber = [](void* raw) {
+      int* counter = static_cast<int*>(raw);
+      (*counter)++;
+      raft_coroutine_sleep(1000);
+      (*counter)++;
+    };
+    raft_coroutine_create_run(fiber, &steps);
+    EXPECT(steps == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT(steps == 1);  // nothing drives it
+    int other = 0;
+    raft_coroutine_create_run(fiber, &other);  // the pass after it resumes the first
+    EXPECT(steps == 2 && other == 1);
+    raft_coroutine_sleep(5000);  // the test thread waits: its reactor runs
+    EXPECT(other == 2);
+    EXPECT(Hazards().size() == 2 && Hazards()[0].call == "raft_coroutine_create_run" && Hazards()[0].count == 2);
+    Reactor::EndThisThreadsReactor();
+  }
+  // A thread that ends with such a fiber still waiting, during the tests:
+  // the real framework aborts (the coroutine's forced unwind crosses the
+  // crate's extern "C" frames).
+  EXPECT(AbortsWith([] {
+    SetHazardTest(7);
+    std::thread helper([] {
+      SetThreadRole("a helper thread of test 7");
+      raft_coroutine_create_run([](void*) { raft_coroutine_sleep(1000000); }, nullptr);
+    });
+    helper.join();
+  }, "1 fiber(s) made on a helper thread of test 7 still waiting when that thread ended"));
+  // On a server's loop, crate code always runs in a fiber: a blocking import
+  // outside one is a stand-in bug.
   EXPECT(AbortsWith([] {
     Cluster cluster;
-    raft_commo_get_rpc_proxy_count(cluster.commos[0].get(), 0);  // from the test thread
-  }, "raft_commo_get_rpc_proxy_count called off its reactor thread"));
-  EXPECT(AbortsWith([] { raft_coroutine_sleep(10); }, "raft_coroutine_sleep called off any reactor thread"));
-  EXPECT(AbortsWith([] {
-    Cluster cluster;
-    cluster.reactors[0]->RunAndWait([] { raft_coroutine_sleep(10); });  // on the thread, not in a fiber
-  }, "raft_coroutine_sleep must run inside a fiber"));
+    cluster.reactors[0]->RunAndWait([] { raft_coroutine_sleep(10); });
+  }, "raft_coroutine_sleep on r0's loop outside any fiber (a stand-in bug"));
 }
 
 void CommandHandlesRules() {
@@ -585,7 +684,7 @@ int main(int argc, char** argv) {
       {"coarse_clock", CoarseClock},
       {"event_status_rules", EventStatusRules},
       {"random_formula", RandomFormula},
-      {"handler_must_not_wait", HandlerMustNotWait},
+      {"handler_wait_is_a_hazard", HandlerWaitIsAHazard},
       {"virtual_time_jumps", VirtualTimeJumps},
       {"virtual_deadlock_is_reported", VirtualDeadlockIsReported},
       {"finished_fiber_leaves_no_timer", FinishedFiberLeavesNoTimer},
@@ -596,7 +695,7 @@ int main(int argc, char** argv) {
       {"proxy_save_restore", ProxySaveRestore},
       {"late_reply_written", LateReplyWritten},
       {"disconnected_receiver_answers_lost", DisconnectedReceiverAnswersLost},
-      {"thread_check_aborts", ThreadCheckAborts},
+      {"thread_rules", ThreadRules},
       {"command_handles", CommandHandlesRules},
       {"config_errors", ConfigErrors},
   };  return standin::testing::RunCase(argc, argv, cases);
