@@ -1,0 +1,221 @@
+"""Report: per submission a summary (summary.json), and for all of them
+one table (printed and report.txt) and grades.csv."""
+import csv
+import json
+import os
+import re
+import statistics
+
+from .paths import NTESTS
+
+
+def summarize(sub, log_cap_bytes):
+    runs = sorted(sub.runs, key=lambda r: (r["mode"] != "virtual", r["seed"]))  # replayable ones first
+    counted = [r for r in runs if r["kind"] != "defect"]
+    per_test = []
+    for t in range(1, NTESTS + 1):
+        ran = sum(1 for r in counted if r["kind"] == "pass" or r["test"] >= t)
+        passed = sum(1 for r in counted if r["kind"] == "pass" or r["test"] > t)
+        first = next((r for r in counted if r["kind"] != "pass" and r["test"] == t), None)
+        per_test.append({"test": t, "passed": passed, "ran": ran,
+                         "first_failure": first and {"message": first["message"], "mode": first["mode"],
+                                                     "seed": first["seed"], "replay": first.get("replay"),
+                                                     "log": first.get("log")}})
+    unplaced = next((r for r in counted if r["kind"] != "pass" and r["test"] == 0), None)
+    passing = [r for r in runs if r["kind"] == "pass"]
+    real = [r for r in passing if r["mode"] == "real"]
+    rpcs = [r["rpcs"] for r in (real or passing) if r["rpcs"] is not None]
+    real_all = [r for r in runs if r["mode"] == "real" and r["wall"] > 0]
+    virtual_all = [r for r in runs if r["mode"] == "virtual"]
+    kinds = {}
+    for r in counted:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    return {
+        "submission": sub.name,
+        "server_rs": sub.server_rs,
+        "origin": sub.origin,
+        "no_submission": sub.no_submission,
+        "builds": sub.built,
+        "build_error": sub.build_error,
+        "build_seconds": round(sub.build_seconds, 1),
+        "warnings": sub.warnings,
+        "files_flagged": sub.flags,
+        "runs": {"virtual": len(virtual_all), "real": len(real_all), "passed": len(passing),
+                 "suite_defect": len(runs) - len(counted), "by_outcome": kinds},
+        "passed_all": sub.built and len(counted) > 0 and all(r["kind"] == "pass" for r in counted) and not sub.stopped_early,
+        "stopped_early": sub.stopped_early,
+        "tests": per_test,
+        "failure_outside_tests": unplaced and unplaced["message"],
+        "total_rpc_median": statistics.median(rpcs) if rpcs else None,
+        "cpu_share_real_percent": round(statistics.median(100 * r["cpu"] / r["wall"] for r in real_all), 2) if real_all else None,
+        "seconds_per_virtual_run": round(statistics.median(r["wall"] for r in virtual_all), 3) if virtual_all else None,
+        "determinism": sub.determinism,
+        "timeline_of_first_failure": sub.timeline,
+        "defect_runs": [{"mode": r["mode"], "seed": r["seed"]} for r in runs if r["kind"] == "defect"],
+        "largest_log_bytes": max((r["log_bytes"] for r in runs), default=0),
+        "log_cap_bytes": log_cap_bytes,
+        "hazards": hazard_summary(runs),
+        "notes": note_summary(runs),
+        "rules": sub.rules,
+        "syscalls": sub.syscalls,
+    }
+
+
+def hazard_summary(runs):
+    """Each kind of hazard (call, thread, rule) over all runs: in how many
+    runs, how many times in all, and where it was first seen (the first run
+    in replay order that had it)."""
+    kinds = {}
+    for r in runs:
+        for h in r.get("hazards", []):
+            key = (h["call"], h["thread"], h["rule"])
+            entry = kinds.get(key)
+            if entry is None:
+                entry = kinds[key] = {"call": h["call"], "thread": h["thread"], "rule": h["rule"], "runs": 0,
+                                      "count": 0, "first_line": h["line"], "first_run": {"mode": r["mode"], "seed": r["seed"]},
+                                      "log": r.get("log")}
+            entry["runs"] += 1
+            entry["count"] += h["count"]
+    return list(kinds.values())
+
+
+def note_summary(runs):
+    """Each kind of note once (the first run's wording), kinds told apart
+    by their words, not their numbers."""
+    notes = {}
+    for r in runs:
+        for n in r.get("notes", []):
+            notes.setdefault(re.sub(r"\d+", "N", n), n)
+    return list(notes.values())
+
+
+def verdict(s, breach_fails=False):
+    if s.get("no_submission"):
+        return "NONE"
+    if breach_fails and s.get("rules") and s["rules"].get("breaches"):
+        return "FAIL"
+    return "PASS" if s["passed_all"] else "FAIL"
+
+
+def rules_cell(s):
+    rules = s.get("rules")
+    if not rules:
+        return "-"
+    if rules.get("error"):
+        return "error"
+    return f"{len(rules['breaches'])}/{len(rules['reviews'])}"
+
+
+def table(summaries, breach_fails=False):
+    width = max([10] + [len(s["submission"]) for s in summaries])
+    head = f"{'submission':<{width}}  builds  " + " ".join(f"{'T' + str(t):>7}" for t in range(1, NTESTS + 1)) + \
+        "   RPCs (median)  hazards  rules  CPU         verdict"
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        if s.get("no_submission"):
+            lines.append(f"{s['submission']:<{width}}  -       no submission: {s['no_submission']}")
+            continue
+        if not s["builds"]:
+            lines.append(f"{s['submission']:<{width}}  no      build error: {s['build_error']}")
+            continue
+        cells = [f"{t['passed']}/{t['ran']}" if t["ran"] else "-" for t in s["tests"]]
+        rpcs = f"{s['total_rpc_median']:.0f}" if s["total_rpc_median"] is not None else "-"
+        cpu = f"{s['cpu_share_real_percent']:.1f}%" if s["cpu_share_real_percent"] is not None else \
+            (f"{s['seconds_per_virtual_run']:.2f}s/run" if s["seconds_per_virtual_run"] is not None else "-")
+        lines.append(f"{s['submission']:<{width}}  yes     " + " ".join(f"{c:>7}" for c in cells) +
+                     f"   {rpcs:>13}  {len(s['hazards']):>7}  {rules_cell(s):>5}  {cpu:<10}  {verdict(s, breach_fails)}")
+    lines.append("")
+    for s in summaries:
+        notes = notes_of(s)
+        if notes:
+            lines.append(f"{s['submission']}:")
+            lines.extend(notes)
+    return "\n".join(lines)
+
+
+def notes_of(s):
+    notes = []
+    if s.get("origin"):
+        o = s["origin"]
+        notes.append(f"  graded: commit {o['commit'][:12]} of {o['date']} on {o['branch']}: \"{o['message']}\" ({o['repo']})")
+    for t in s["tests"]:
+        f = t["first_failure"]
+        if f:
+            notes.append(f"  test {t['test']}: {f['message']}  [{f['mode']} seed {f['seed']}; log {f['log']}]")
+            if f.get("replay"):
+                notes.append(f"      replay: {f['replay']}")
+    if s["failure_outside_tests"]:
+        notes.append(f"  before any test: {s['failure_outside_tests']}")
+    if s["stopped_early"]:
+        notes.append(f"  {s['stopped_early']}")
+    if s["runs"]["suite_defect"]:
+        seeds = ", ".join(f"{d['mode']} {d['seed']}" for d in s["defect_runs"][:8])
+        notes.append(f"  {s['runs']['suite_defect']} run(s) hit the real suite's own test-11 defect (not counted): {seeds}")
+    for h in s["hazards"]:
+        total = s["runs"]["virtual"] + s["runs"]["real"]
+        notes.append(f"  hazard: {h['first_line']} [in {h['runs']} of {total} runs; first {h['first_run']['mode']} seed "
+                     f"{h['first_run']['seed']}; log {h['log']}]")
+    for n in s["notes"]:
+        notes.append(f"  note: {n}")
+    rules = s.get("rules")
+    if rules and rules.get("error"):
+        notes.append(f"  rules: not checked: {rules['error']}")
+    elif rules:
+        for f in rules["breaches"] + rules["reviews"]:
+            notes.append(f"  rule {f['rule']} {f['class']}: server.rs:{f['line']}: {f['what']} ({f['rule_text']})")
+    sys_ = s.get("syscalls")
+    if sys_ and sys_.get("error"):
+        notes.append(f"  system calls: not watched: {sys_['error']}")
+    elif sys_:
+        for e in sys_.get("evidence", []):
+            notes.append(f"  system call: {e}")
+    if s["determinism"] and s["determinism"]["same"]:
+        first = s["determinism"]["hashes"][0]
+        what = f"the same trace hash ({first})" if not first.startswith("no hash") else "the same outcome (it ends before a trace hash)"
+        notes.append(f"  replay check: seed {s['determinism']['seed']} twice gave {what}")
+    if s["determinism"] and not s["determinism"]["same"]:
+        notes.append(f"  replays are NOT exact: seed {s['determinism']['seed']} gave trace hashes "
+                     f"{s['determinism']['hashes'][0]} and {s['determinism']['hashes'][1]}")
+    if s["timeline_of_first_failure"]:
+        notes.append(f"  timeline of the first failing seed: {s['timeline_of_first_failure']}")
+    if s["largest_log_bytes"] > s["log_cap_bytes"]:
+        notes.append(f"  output capped: up to {s['largest_log_bytes'] / 1e6:.1f} MB in one run "
+                     f"(kept {s['log_cap_bytes'] // 1024} KiB per run)")
+    for flag in s["files_flagged"]:
+        notes.append(f"  file: {flag}")
+    return notes
+
+
+def write_csv(path, summaries, breach_fails=False):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["submission", "builds", "verdict", "runs", "passed", "suite_defect_runs"] +
+                   [f"test{t}" for t in range(1, NTESTS + 1)] +
+                   ["total_rpc_median", "cpu_share_real_percent", "hazards", "rule_breaches", "rule_reviews",
+                    "first_failure", "build_error", "files_flagged", "commit"])
+        for s in summaries:
+            first = next((t["first_failure"]["message"] for t in s["tests"] if t["first_failure"]), "")
+            rules = s.get("rules") or {}
+            w.writerow([s["submission"], "yes" if s["builds"] else "no", verdict(s, breach_fails),
+                        s["runs"]["virtual"] + s["runs"]["real"], s["runs"]["passed"], s["runs"]["suite_defect"]] +
+                       [f"{t['passed']}/{t['ran']}" for t in s["tests"]] +
+                       [s["total_rpc_median"] if s["total_rpc_median"] is not None else "",
+                        s["cpu_share_real_percent"] if s["cpu_share_real_percent"] is not None else "",
+                        "; ".join(h["first_line"] for h in s["hazards"]),
+                        "; ".join(f"line {f['line']}: {f['what']}" for f in rules.get("breaches", [])),
+                        "; ".join(f"line {f['line']}: {f['what']}" for f in rules.get("reviews", [])),
+                        first or s["failure_outside_tests"] or s.get("no_submission") or "", s["build_error"] or "",
+                        "; ".join(s["files_flagged"]), (s.get("origin") or {}).get("commit", "")])
+
+
+def write_all(out, summaries, footer, breach_fails=False):
+    for s in summaries:
+        folder = os.path.join(out, s["submission"])
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "summary.json"), "w") as f:
+            json.dump(s, f, indent=2)
+    write_csv(os.path.join(out, "grades.csv"), summaries, breach_fails)
+    report = table(summaries, breach_fails)
+    with open(os.path.join(out, "report.txt"), "w") as f:
+        f.write(report + footer + "\n")
+    return report
