@@ -11,7 +11,10 @@ from .paths import NTESTS
 
 def summarize(sub, log_cap_bytes):
     runs = sorted(sub.runs, key=lambda r: (r["mode"] != "virtual", r["seed"]))  # replayable ones first
-    counted = [r for r in runs if r["kind"] != "defect"]
+    # A crate that starts OS threads: those run in real time beside the
+    # virtual world, so its virtual runs are no replays and no verdict.
+    virtual_inexact = any(r["mode"] == "virtual" and r.get("foreign_threads") for r in runs)
+    counted = [r for r in runs if r["kind"] != "defect" and not (virtual_inexact and r["mode"] == "virtual")]
     per_test = []
     for t in range(1, NTESTS + 1):
         ran = sum(1 for r in counted if r["kind"] == "pass" or r["test"] >= t)
@@ -41,7 +44,7 @@ def summarize(sub, log_cap_bytes):
         "warnings": sub.warnings,
         "files_flagged": sub.flags,
         "runs": {"virtual": len(virtual_all), "real": len(real_all), "passed": len(passing),
-                 "suite_defect": len(runs) - len(counted), "by_outcome": kinds},
+                 "suite_defect": sum(1 for r in runs if r["kind"] == "defect"), "by_outcome": kinds},
         "passed_all": sub.built and len(counted) > 0 and all(r["kind"] == "pass" for r in counted) and not sub.stopped_early,
         "stopped_early": sub.stopped_early,
         "tests": per_test,
@@ -55,6 +58,7 @@ def summarize(sub, log_cap_bytes):
         "largest_log_bytes": max((r["log_bytes"] for r in runs), default=0),
         "log_cap_bytes": log_cap_bytes,
         "hazards": hazard_summary(runs),
+        "virtual_runs_inexact": virtual_inexact,
         "notes": note_summary(runs),
         "rules": sub.rules,
         "syscalls": sub.syscalls,
@@ -62,20 +66,25 @@ def summarize(sub, log_cap_bytes):
 
 
 def hazard_summary(runs):
-    """Each kind of hazard (call, thread, rule) over all runs: in how many
-    runs, how many times in all, and where it was first seen (the first run
-    in replay order that had it)."""
+    """Each kind of hazard (call, rule) over all runs: from which threads, in
+    how many runs, how many times in all, and where it was first seen (the
+    first run in replay order that had it)."""
     kinds = {}
     for r in runs:
+        seen = set()
         for h in r.get("hazards", []):
-            key = (h["call"], h["thread"], h["rule"])
+            key = (h["call"], h["rule"])
             entry = kinds.get(key)
             if entry is None:
-                entry = kinds[key] = {"call": h["call"], "thread": h["thread"], "rule": h["rule"], "runs": 0,
-                                      "count": 0, "first_line": h["line"], "first_run": {"mode": r["mode"], "seed": r["seed"]},
+                entry = kinds[key] = {"call": h["call"], "rule": h["rule"], "threads": [], "runs": 0, "count": 0,
+                                      "first_line": h["line"], "first_run": {"mode": r["mode"], "seed": r["seed"]},
                                       "log": r.get("log")}
-            entry["runs"] += 1
+            if h["thread"] not in entry["threads"]:
+                entry["threads"].append(h["thread"])
             entry["count"] += h["count"]
+            if key not in seen:
+                seen.add(key)
+                entry["runs"] += 1
     return list(kinds.values())
 
 
@@ -151,10 +160,16 @@ def notes_of(s):
     if s["runs"]["suite_defect"]:
         seeds = ", ".join(f"{d['mode']} {d['seed']}" for d in s["defect_runs"][:8])
         notes.append(f"  {s['runs']['suite_defect']} run(s) hit the real suite's own test-11 defect (not counted): {seeds}")
+    if s.get("virtual_runs_inexact"):
+        notes.append("  virtual runs are no exact replays: the submission starts OS threads (pthread_create), which run "
+                     "in real time beside the virtual world; the verdict is the real-time runs' alone" +
+                     ("" if s["runs"]["real"] else " (none were run: no verdict; grade it with --real-runs)"))
     for h in s["hazards"]:
         total = s["runs"]["virtual"] + s["runs"]["real"]
+        others = len(h["threads"]) - 1
+        also = f"; also from {others} other thread(s): {', '.join(h['threads'][1:])}" if others else ""
         notes.append(f"  hazard: {h['first_line']} [in {h['runs']} of {total} runs; first {h['first_run']['mode']} seed "
-                     f"{h['first_run']['seed']}; log {h['log']}]")
+                     f"{h['first_run']['seed']}{also}; log {h['log']}]")
     for n in s["notes"]:
         notes.append(f"  note: {n}")
     rules = s.get("rules")

@@ -116,6 +116,9 @@ def run_labtest(argv, folder, sandbox, wall_budget, cpu_budget, memory, cap, fre
 HAZARD = re.compile(r"^labtest: hazard: (?P<call>.+?) from (?P<thread>.+?), (?P<count>\d+) times? (?P<tests>.+?), "
                     r"first in (?P<first>.+?) at (?P<at>[\d.]+) s(?: on server (?P<server>\d+))? \((?P<rule>.*)\)$", re.M)
 NOTE = re.compile(r"^labtest: note: (.*)$", re.M)
+# A virtual run of a crate that starts OS threads (they run in real time
+# beside the virtual world): not an exact replay.
+FOREIGN_THREADS = re.compile(r"^labtest --virtual: note: the crate started \d+ OS thread", re.M)
 
 
 def hazards_of(text):
@@ -147,7 +150,8 @@ def classify(text, code, killed, cpu_budget):
     watchdog = re.search(r"^labtest --virtual: no progress for (\d+) s of wall time in test (\d+): virtual thread '([^']*)'",
                          text, re.M)
     if watchdog:
-        return "timeout", int(watchdog.group(2)), (f"timed out in test {watchdog.group(2)}: no progress for "
+        where = f"in test {watchdog.group(2)}" if watchdog.group(2) != "0" else "before the first test"
+        return "timeout", int(watchdog.group(2)), (f"timed out {where}: no progress for "
                                                    f"{watchdog.group(1)} s, thread '{watchdog.group(3)}' blocked or spinning "
                                                    "outside the scheduler (a lock held across a wait, or a busy loop)")
     deadlock = re.search(r"^labtest --virtual: the deadlock came in test (\d+)", text, re.M)
@@ -156,16 +160,20 @@ def classify(text, code, killed, cpu_budget):
         return "timeout", int(deadlock.group(1)), ("deadlock in test " + deadlock.group(1) + ": every thread blocked ("
                                                    + ", ".join(f"{t} on {w}" for t, w in waits[:4]) + ")")
     if killed:
-        return "timeout", running, f"timed out in test {running} ({killed})"
+        where = f"in test {running}" if running else "before the first test (setup never finished)"
+        return "timeout", running, f"timed out {where} ({killed})"
     if code in (-signal.SIGXCPU, -signal.SIGKILL) or code == 128 + signal.SIGXCPU:
         return "timeout", running, f"timed out in test {running} (CPU budget {cpu_budget} s)"
     panic = re.search(r"panicked at ([^\n]*?):\n(.*)", text)
     if panic:
         where = re.sub(r"^.*/", "", panic.group(1))
         return "panic", running, f"panic in test {running}: {panic.group(2).strip()} ({where})"
+    # The stand-in stops where the real framework (or its harness) crashes
+    # or aborts, saying what the real one does.
     harness = re.search(r"^standin: (.*)$", text, re.M)
     if harness:
-        return "abort", running, f"the harness aborted in test {running}: {harness.group(1).strip()}"
+        where = f"in test {running}" if running else "before the first test"
+        return "abort", running, f"aborted {where}: {harness.group(1).strip()}"
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         return "crash", running, f"killed by {name} in test {running}"
@@ -208,7 +216,8 @@ def one_run(sub, args, out, mode, seed, sandbox):
     run = {"mode": mode, "seed": seed, "kind": kind, "test": test, "message": message, "exit": code,
            "wall": round(seconds, 3), "cpu": round(cpu_seconds, 3), "rpcs": int(rpcs.group(1)) if rpcs else None,
            "trace": trace.group(1) if trace else None, "log_bytes": total, "freezes": freezes,
-           "hazards": hazards_of(text), "notes": NOTE.findall(text)}
+           "hazards": hazards_of(text), "notes": NOTE.findall(text),
+           "foreign_threads": bool(FOREIGN_THREADS.search(text))}
     if kind == "pass" and code != 0:
         run["notes"].append(f"the process ended with {'signal ' + str(-code) if code < 0 else 'exit status ' + str(code)} "
                             "after the suite had printed ALL TESTS PASSED (the verdict stands)")

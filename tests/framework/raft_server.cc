@@ -39,11 +39,16 @@ void Untrack(void* ctx, const char* handler) {
           " was called twice (the real callback deletes its context: a double free)");
   }
 }
+// A reply field the crate never wrote still holds the marker: its name
+// goes into `unset`, and 0 is what is sent.
 template <typename T>
-T Unset(T value, T marker, const char* handler, const char* field, int server) {
+T Written(T value, T marker, const char* field, std::string* unset) {
   if (value != marker) return value;
-  RecordHazard(std::string(handler) + " replied without writing " + field, rule::kReplyUnset, server);
+  *unset += (unset->empty() ? "" : ", ") + std::string(field);
   return 0;
+}
+void ReportUnset(const char* handler, const std::string& unset, int server) {
+  if (!unset.empty()) RecordHazard(std::string(handler) + " replied without writing " + unset, rule::kReplyUnset, server);
 }
 
 struct VoteReplyContext {
@@ -55,8 +60,11 @@ struct VoteReplyContext {
     const char* handler = "rust_raft_server_on_request_vote";
     Untrack(raw, handler);
     auto* ctx = static_cast<VoteReplyContext*>(raw);
-    ctx->send(Unset<ballot_t>(ctx->term, static_cast<ballot_t>(kUnsetWord), handler, "reply_term", ctx->server),
-              Unset<bool_t>(ctx->granted, kUnsetFlag, handler, "vote_granted", ctx->server));
+    std::string unset;
+    const ballot_t term = Written<ballot_t>(ctx->term, static_cast<ballot_t>(kUnsetWord), "reply_term", &unset);
+    const bool_t granted = Written<bool_t>(ctx->granted, kUnsetFlag, "vote_granted", &unset);
+    ReportUnset(handler, unset, ctx->server);
+    ctx->send(term, granted);
     delete ctx;
   }
 };
@@ -69,10 +77,12 @@ struct AppendReplyContext {
     const char* handler = "rust_raft_server_on_append_entries";
     Untrack(raw, handler);
     auto* ctx = static_cast<AppendReplyContext*>(raw);
-    ctx->send(RaftService::AppendResult{Unset(ctx->ok, kUnsetWord, handler, "followerAppendOK", ctx->server),
-                                        Unset(ctx->term, kUnsetWord, handler, "followerCurrentTerm", ctx->server),
-                                        Unset(ctx->last_log_index, kUnsetWord, handler, "followerLastLogIndex",
-                                              ctx->server)});
+    std::string unset;
+    const RaftService::AppendResult result{Written(ctx->ok, kUnsetWord, "followerAppendOK", &unset),
+                                           Written(ctx->term, kUnsetWord, "followerCurrentTerm", &unset),
+                                           Written(ctx->last_log_index, kUnsetWord, "followerLastLogIndex", &unset)};
+    ReportUnset(handler, unset, ctx->server);
+    ctx->send(result);
     delete ctx;
   }
 };

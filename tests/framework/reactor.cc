@@ -288,7 +288,7 @@ Reactor::Reactor(std::string name, Micros turn_phase_us)
 
 Reactor::Reactor(std::string name, AdoptedTag) : name_(std::move(name)), turn_phase_us_(0), adopted_(true) {
   thread_id_ = std::this_thread::get_id();
-  if (VirtualWorld* world = VirtualWorld::Get()) virtual_thread_ = world->Current();
+  if (VirtualWorld* world = VirtualWorld::Get()) virtual_thread_ = world->Current();  // nullptr for an OS thread
 }
 
 Micros Reactor::RoundToTurn(Micros t) const {
@@ -382,7 +382,7 @@ void Reactor::Post(std::function<void()> task, Micros due) {
     // Its thread looks at its inbox only while it drives it.
     if (!wake_driver) return;
     if (virtual_thread_ != nullptr) {
-      VirtualWorld::Get()->Wake(virtual_thread_);
+      VirtualWorld::Get()->Wake(virtual_thread_);  // (queued when posted from an OS thread)
     } else {
       inbox_cv_.notify_one();
     }
@@ -447,20 +447,17 @@ Reactor* Reactor::Current() {
 
 Reactor* Reactor::HereIfAny() {
   if (Reactor* reactor = Current()) return reactor;
-  if (VirtualWorld* world = VirtualWorld::Get()) {
-    VThread* thread = world->Current();
-    return thread != nullptr ? thread->adopted_reactor().get() : nullptr;
-  }
-  return tl_adopted.get();
+  VirtualWorld* world = VirtualWorld::Get();
+  if (VThread* thread = world != nullptr ? world->Current() : nullptr) return thread->adopted_reactor().get();
+  return tl_adopted.get();  // real time, or an OS thread beside the virtual world
 }
 
 Reactor* Reactor::ForThisThread() {
   if (Reactor* reactor = HereIfAny()) return reactor;
   const std::string name = ThreadRole();
   std::shared_ptr<Reactor> made(new Reactor(name, AdoptedTag{}));
-  if (VirtualWorld* world = VirtualWorld::Get()) {
-    VThread* thread = world->Current();
-    if (thread == nullptr) Fatal("a framework import outside every virtual thread (a stand-in bug)");
+  VirtualWorld* world = VirtualWorld::Get();
+  if (VThread* thread = world != nullptr ? world->Current() : nullptr) {
     thread->adopted_reactor() = made;
   } else {
     tl_adopted = made;
@@ -469,8 +466,9 @@ Reactor* Reactor::ForThisThread() {
 }
 
 void Reactor::EndThisThreadsReactor() {
-  if (VirtualWorld* world = VirtualWorld::Get()) {
-    if (VThread* thread = world->Current()) thread->adopted_reactor().reset();
+  VirtualWorld* world = VirtualWorld::Get();
+  if (VThread* thread = world != nullptr ? world->Current() : nullptr) {
+    thread->adopted_reactor().reset();
     return;
   }
   tl_adopted.reset();
@@ -503,12 +501,15 @@ void Reactor::CreateRunCoroutine(std::function<void()> body) {
     // loop does that on its next turn anyway.
     if (adopted_) RunPass();
   } else {
-    // Created from inside a fiber: run the new one first, then come back.
-    // (Nested switching is avoided by queueing the creator behind it.)
+    // Created from inside a fiber: the real CreateRun runs the new one
+    // nested, until its first wait, then goes on with the creator, before
+    // anything else runs. (Nested switching is avoided by queueing the
+    // creator behind it and having Resume run both at once.)
     ready_.push_front(running_coroutine_);
     Coroutine* creator = running_coroutine_;
     creator->wait_token_ = NewWaitToken();
     ready_.push_front(raw);
+    nested_runs_ += 2;
     SwitchToScheduler();
   }
 }
@@ -575,6 +576,14 @@ void Reactor::Resume(Coroutine* coroutine) {
     coroutines_.erase(coroutine);
     live_coroutines_--;
   }
+  // A fiber that created another one came back only so that the new one
+  // runs now, then itself (see CreateRunCoroutine).
+  while (nested_runs_ > 0 && !ready_.empty()) {
+    nested_runs_--;
+    Coroutine* next = ready_.front();
+    ready_.pop_front();
+    Resume(next);
+  }
 }
 
 bool Reactor::Turn() {
@@ -629,7 +638,7 @@ void Reactor::RunPass() {
 }
 
 void Reactor::BlockUntil(Micros wake) {
-  if (virtual_thread_ != nullptr || VirtualWorld::On()) {
+  if (virtual_thread_ != nullptr) {
     VirtualWorld* world = VirtualWorld::Get();
     bool changed;
     {

@@ -331,6 +331,7 @@ class Reactor {
   std::multimap<Micros, std::function<void()>> inbox_;
   bool inbox_changed_ = false;  // a post since the loop computed its wake-up time
   bool driving_ = false;        // adopted: its thread is blocked in DriveUntil
+  int nested_runs_ = 0;         // fibers Resume runs at once (CreateRunCoroutine from a fiber)
 };
 
 }  // namespace standin

@@ -16,6 +16,7 @@
 // spins without reading any clock (it never yields; the watchdog names it),
 // and OS threads the crate starts itself (they run in real time).
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -205,6 +206,15 @@ long syscall(long number, ...) {
     }
   }
   return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+// OS threads the crate starts run in real time beside the virtual world:
+// the thread is started as usual, and the world counts it, so the run can
+// say that it is not an exact replay.
+int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
+  static const auto real = Real<int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*)>("pthread_create");
+  if (VirtualWorld* world = VirtualHere()) world->NoteForeignThread();
+  return real(thread, attr, start, arg);
 }
 
 }  // extern "C"

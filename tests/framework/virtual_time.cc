@@ -211,6 +211,11 @@ bool VirtualWorld::Park(Micros deadline, const char* waiting_for) {
 }
 
 void VirtualWorld::Wake(VThread* thread) {
+  if (!OnWorldThread()) {
+    std::lock_guard<std::mutex> lock(foreign_mutex_);
+    foreign_wakes_.push_back(thread);
+    return;
+  }
   if (thread == nullptr || !thread->parked_) return;
   thread->parked_ = false;
   thread->wait_token_++;  // its timer, if any, is now stale
@@ -260,6 +265,14 @@ bool VirtualWorld::Run() {
 
 bool VirtualWorld::RunThreads() {
   while (true) {
+    {
+      std::vector<VThread*> woken;
+      {
+        std::lock_guard<std::mutex> lock(foreign_mutex_);
+        woken.swap(foreign_wakes_);
+      }
+      for (VThread* thread : woken) Wake(thread);
+    }
     if (!runnable_.empty()) {
       VThread* next = runnable_.front();
       runnable_.pop_front();

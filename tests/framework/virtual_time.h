@@ -135,13 +135,17 @@ class VirtualWorld {
   // from any virtual thread.
   VThread* Spawn(std::string name, std::function<void()> body, size_t stack_size = 1 << 20);
   void Join(VThread* thread);  // from a virtual thread; frees it
-  VThread* Current() const { return current_; }
+  // The running virtual thread; nullptr off the world's OS thread (a thread
+  // the crate started runs in real time beside the world).
+  VThread* Current() const { return OnWorldThread() ? current_ : nullptr; }
 
   // Blocks the calling virtual thread until Wake or `deadline` (0: none).
   // Returns true if the deadline woke it.
   bool Park(Micros deadline, const char* waiting_for);
   void SleepUntil(Micros deadline) { Park(deadline, "sleep"); }
   // Makes a parked thread runnable (a no-op for one that is not parked).
+  // From another OS thread (a thread the crate started), the wake-up is
+  // queued and the scheduler takes it at its next step.
   void Wake(VThread* thread);
 
   // A whole-process freeze: nothing runs for `us`; every timer that falls
@@ -167,6 +171,11 @@ class VirtualWorld {
   // Fills `buffer` from the run's own generator (seeded from the seed,
   // apart from the schedule's): what getrandom returns in virtual time.
   void FillOsRandom(void* buffer, size_t length);
+
+  // An OS thread started from inside the world (virtual_libc's
+  // pthread_create): it runs in real time, so the run is no exact replay.
+  void NoteForeignThread() { foreign_threads_++; }
+  int foreign_threads() const { return foreign_threads_.load(); }
 
   // Mixes `value` into the run's trace hash.
   void Trace(uint64_t value);
@@ -199,6 +208,9 @@ class VirtualWorld {
   std::atomic<uint64_t> switches_{0};
   std::atomic<const char*> running_name_{"scheduler"};
   Micros frozen_until_ = 0;
+  std::atomic<int> foreign_threads_{0};
+  std::mutex foreign_mutex_;
+  std::vector<VThread*> foreign_wakes_;
 };
 
 // Mixes values into the trace hash of a virtual run (no-op in real time).

@@ -1,5 +1,7 @@
 // A plausible student submission with one mistake, written here to test the
-// grading tool; otherwise it is tests/submissions/instant_sleep.rs.
+// grading tool; otherwise it is tests/submissions/instant_sleep.rs with
+// heartbeats every 200 ms instead of 100 (which makes that one fail test 9
+// under the real launch, README "The launch"), so that its own mistake shows.
 // The mistake: votes are granted without the election restriction (§5.4.1):
 // a candidate with a shorter or older log can win. Expected grade: fails
 // (a new leader overwrites committed entries; tests 8 and 11 notice).
@@ -22,7 +24,7 @@ fn spawn(f: impl FnOnce() + 'static) {
     unsafe { crate::ffi::raft_coroutine_create_run(trampoline, Box::into_raw(boxed) as *mut c_void) }
 }
 
-const HEARTBEAT: Duration = Duration::from_millis(100);
+const HEARTBEAT: Duration = Duration::from_millis(200);
 const RPC_TIMEOUT_US: u64 = 100_000;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
