@@ -67,10 +67,12 @@ def checks():
                 "to elect initial leader (max 60)" in t9["first_failure"]["message"])
 
     return {
-        "rust_raft": (lambda s: passes(s) and no_hazard(s), "every run to pass, no hazard"),
+        "rust_raft": (lambda s: passes(s) and no_hazard(s) and s["rules"] == {"breaches": [], "reviews": []},
+                      "every run to pass, no hazard, no rule finding"),
         "instant_sleep": (fails_test9_mostly, "tests 1-8 to pass and test 9 to fail in most runs (initial election RPCs)"),
         "log_flood": (lambda s: passes(s) and s["largest_log_bytes"] > s["log_cap_bytes"], "to pass with its output capped"),
-        "skeleton_stub": (fails_first_in(1, "waited too long for leader election"), "to fail test 1 electing no one"),
+        "skeleton_stub": (lambda s: fails_first_in(1, "waited too long for leader election")(s) and not s["rules"]["breaches"],
+                          "to fail test 1 electing no one, with no rule breach"),
         "no_heartbeats": (fails_first_in(1), "to fail test 1"),
         "figure8_counting": (lambda s: failures_at(s, 11) > 0 and s["tests"][10]["passed"] == 0 and
                              "unexpectedly committed" in s["tests"][10]["first_failure"]["message"],
@@ -83,7 +85,8 @@ def checks():
                   "to time out before the first test"),
         "panics": (lambda s: not s["passed_all"] and first_failure(s) is not None and
                    "index out of bounds" in first_failure(s)["first_failure"]["message"], "a panic with its message"),
-        "student_correct": (lambda s: passes(s) and no_hazard(s), "to pass with no hazard"),
+        "student_correct": (lambda s: passes(s) and no_hazard(s) and not s["rules"]["breaches"],
+                            "to pass with no hazard and no rule breach"),
         "student_proxies_in_disconnect": (
             lambda s: passes(s) and has_hazard(s, "raft_commo_save_rpc_proxies", "the test thread") and
             has_hazard(s, "raft_commo_save_rpc_proxies", "the unreliable-network thread") and
@@ -115,11 +118,13 @@ def main():
     out = os.path.join(args.build_dir, "grade-test")
     ours = os.path.join(args.build_dir, "handin", "rust_raft.rs")
     subprocess.run([os.path.join(ROOT, "scripts", "bundle-server"), "-o", ours], check=True)
-    submissions = sorted(glob.glob(os.path.join(SUBMISSIONS, "*.rs"))) + [ours]
+    # (The hostile ones are tests/hostile_test.py's.)
+    submissions = sorted(p for p in glob.glob(os.path.join(SUBMISSIONS, "*.rs"))
+                         if not os.path.basename(p).startswith("hostile_")) + [ours]
     began = time.monotonic()
     run = subprocess.run([os.path.join(ROOT, "scripts", "grade"), *submissions, "--out", out,
                           "--build-dir", args.build_dir, "--virtual-runs", str(args.virtual_runs),
-                          "--real-runs", "0"], capture_output=True, text=True)
+                          "--real-runs", "0", "--no-syscalls"], capture_output=True, text=True)
     elapsed = time.monotonic() - began
     print(run.stdout)
     if run.returncode != 1:
@@ -150,7 +155,7 @@ def main():
                            os.path.join(SUBMISSIONS, "skeleton_stub.rs"), os.path.join(SUBMISSIONS, "deadlocks.rs"),
                            os.path.join(SUBMISSIONS, "student_timer_thread.rs"),
                            "--out", real_out, "--build-dir", args.build_dir, "--virtual-runs", "0",
-                           "--real-runs", "1", "--real-stall", "30"], capture_output=True, text=True)
+                           "--real-runs", "1", "--real-stall", "30", "--no-syscalls"], capture_output=True, text=True)
     print(real.stdout)
     real_summary = load(real_out)
     # (The deadlock hangs at the start-up or in test 1, as its first lock

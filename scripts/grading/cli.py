@@ -4,10 +4,15 @@ failure replayable) and in real time, every build and run sandboxed.
 
     scripts/grade SUBMISSION... [--virtual-runs N] [--real-runs M] [--freeze MS]
                   [--out DIR] [--jobs J] [--real-jobs R] [--lab PRISTINE_LAB_TREE]
+    scripts/grade --git REPO... [--git-list FILE] [--deadline DATE] [--base REF] [options]
 
 A SUBMISSION is a server.rs file, or a directory: a lab tree (its
 src/protocol/rust_raft/server.rs is graded, and the folder's other files
 are compared with the lab's, see --lab) or a crate folder with a server.rs.
+--git grades repositories as the handout says students submit: the last
+commit on lab-raft-solution whose message starts with "submit" (before
+--deadline), its files other than server.rs compared with the lab's base
+(rule 1).
 
 For each submission: a crate of the twin glue plus that server.rs, built in
 a target folder of its own (cargo build --release, as the lab does), linked
@@ -30,7 +35,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import build, collect, report, run
+from . import build, collect, report, rules, run
 from .paths import GradeError
 from .sandbox import Sandbox
 
@@ -43,6 +48,16 @@ def parser():
     p = argparse.ArgumentParser(prog="scripts/grade", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submissions", nargs="*", metavar="SUBMISSION")
+    p.add_argument("--git", nargs="+", default=[], metavar="REPO", help="git repositories (clones or bare)")
+    p.add_argument("--git-list", metavar="FILE", help="'NAME PATH' per line: repositories to grade under those names")
+    p.add_argument("--deadline", metavar="DATE", help="only submit commits not after DATE, e.g. '2026-12-01 23:59 -0500'")
+    p.add_argument("--base", metavar="REF",
+                   help="the lab's base commit for rule 1 (default: merge-base with origin/raft-lab-26, else the first commit)")
+    p.add_argument("--breach-fails", action="store_true", help="a breach of the DO NOT rules makes the verdict FAIL")
+    p.add_argument("--no-rules", action="store_true", help="skip the DO NOT rules check")
+    p.add_argument("--no-syscalls", action="store_true", help="skip the run watched by strace")
+    p.add_argument("--syscall-tests", default="1-3", metavar="LIST",
+                   help="the tests of the real-time run watched by strace (1-3: about 40 s)")
     p.add_argument("--virtual-runs", type=int, default=200, metavar="N", help="virtual-time seeds per submission (200)")
     p.add_argument("--real-runs", type=int, default=1, metavar="M", help="real-time runs per submission (1)")
     p.add_argument("--first-seed", type=int, default=1, help="the first seed (1): seeds S..S+N-1")
@@ -77,15 +92,18 @@ def check_args(args):
         raise GradeError("run counts must not be negative, --jobs and --real-jobs at least 1")
     if args.lab and not os.path.isdir(args.lab):
         raise GradeError(f"--lab '{args.lab}' is not a directory")
-    if not args.submissions:
-        raise GradeError("nothing to grade: give server.rs files or lab trees")
+    if not args.submissions and not args.git and not args.git_list:
+        raise GradeError("nothing to grade: give server.rs files, lab trees, or --git repositories")
 
 
 def grade(args):
     from .paths import ROOT
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    subs = collect.from_paths(args.submissions, args.lab)
+    names = set()
+    subs = collect.from_paths(args.submissions, args.lab, names)
+    if args.git or args.git_list:
+        subs += collect.from_git(args.git, args.git_list, args.deadline, args.base, out, names)
     sandbox = Sandbox(enabled=not args.no_sandbox, processes=args.processes)
     if args.no_sandbox:
         say("--no-sandbox: student code runs unsandboxed, with the grader's rights")
@@ -94,23 +112,35 @@ def grade(args):
     with open(os.path.join(out, "prepare.log"), "w") as log:
         link_labtest = build.prepare_standin(build_dir, log)
         cache = build.prepare_dependency_cache(build_dir, log)
+        tool = None if args.no_rules else rules.build_tool(build_dir, log)
+    present = [s for s in subs if not s.no_submission]
+    for sub in present:
+        if tool:
+            rules.check(tool, sub)
+        if sub.rule1:
+            rules.add_rule1(sub, sub.rule1)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for future in [pool.submit(build.build, sub, out, cache, link_labtest, sandbox) for sub in subs]:
+        for future in [pool.submit(build.build, sub, out, cache, link_labtest, sandbox) for sub in present]:
             future.result()
     built_at = time.monotonic()
     say(f"built {sum(s.built for s in subs)} of {len(subs)} submission(s) in {built_at - began:.0f} s")
     run.run_all(subs, args, out, sandbox, say)
-    for sub in subs:
-        if sub.built and args.virtual_runs and not args.no_determinism_check:
+    built = [s for s in subs if s.built]
+    for sub in built:
+        if args.virtual_runs and not args.no_determinism_check:
             run.check_determinism(sub, args, out, sandbox)
-        if sub.built:
-            run.timeline_of_first_failure(sub, args, out, sandbox)
+        run.timeline_of_first_failure(sub, args, out, sandbox)
+    if not args.no_syscalls and built:
+        say(f"watching one real-time run of each (tests {args.syscall_tests}) under strace")
+        with ThreadPoolExecutor(max_workers=args.real_jobs) as pool:
+            for future in [pool.submit(run.watch_syscalls, sub, args, out, sandbox) for sub in built]:
+                future.result()
     summaries = [report.summarize(s, args.log_cap << 10) for s in subs]
     elapsed = time.monotonic() - began
     footer = (f"\n{len(subs)} submission(s), {args.virtual_runs} virtual and {args.real_runs} real-time run(s) each, "
               f"in {elapsed:.0f} s ({built_at - began:.0f} s building); report: {out}/report.txt, grades.csv, */summary.json")
-    print(report.write_all(out, summaries, footer) + footer)
-    return 0 if all(s["passed_all"] for s in summaries) else 1
+    print(report.write_all(out, summaries, footer, args.breach_fails) + footer)
+    return 0 if all(report.verdict(s, args.breach_fails) == "PASS" for s in summaries) else 1
 
 
 def main(argv=None):

@@ -183,7 +183,12 @@ def notes_of(s):
         notes.append(f"  system calls: not watched: {sys_['error']}")
     elif sys_:
         for e in sys_.get("evidence", []):
-            notes.append(f"  system call: {e}")
+            notes.append(f"  system call: {e}  [a real-time run of tests {sys_.get('tests')} under strace]")
+        if not sys_.get("evidence"):
+            notes.append(f"  system calls: nothing beyond the framework's own (a real-time run of tests "
+                         f"{sys_.get('tests')} under strace)")
+        if sys_.get("note"):
+            notes.append(f"  system calls: {sys_['note']}")
     if s["determinism"] and s["determinism"]["same"]:
         first = s["determinism"]["hashes"][0]
         what = f"the same trace hash ({first})" if not first.startswith("no hash") else "the same outcome (it ends before a trace hash)"

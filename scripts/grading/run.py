@@ -313,10 +313,34 @@ def timeline_of_first_failure(sub, args, out, sandbox):
     if not failing:
         return
     first = failing[0]
-    page = os.path.join(out, sub.name, f"timeline-seed{first['seed']}.html")
+    folder = os.path.dirname(sub.labtest)
+    name = f"timeline-seed{first['seed']}.html"
+    drawn = os.path.join(sandbox.scratch(folder), name)  # the run may write only there
     argv = [sub.labtest, "-f", CONFIG, "--virtual", "--seed", str(first["seed"]), "-t", f"1-{max(first['test'], 1)}",
-            "--watchdog", str(args.watchdog), "--timeline", page] + framework_flags(args)
-    run_labtest(argv, os.path.dirname(sub.labtest), sandbox, args.virtual_wall, args.virtual_cpu, args.memory << 20,
-                1 << 20)
-    if os.path.isfile(page):
+            "--watchdog", str(args.watchdog), "--timeline", drawn] + framework_flags(args)
+    run_labtest(argv, folder, sandbox, args.virtual_wall, args.virtual_cpu, args.memory << 20, 1 << 20)
+    if os.path.isfile(drawn):
+        page = os.path.join(out, sub.name, name)
+        os.replace(drawn, page)
         sub.timeline = os.path.relpath(page, out)
+
+
+def watch_syscalls(sub, args, out, sandbox):
+    """One real-time run of tests args.syscall_tests under strace (inside the
+    sandbox); sets sub.syscalls."""
+    from . import syscalls
+    folder = os.path.dirname(sub.labtest)
+    trace = os.path.join(sandbox.scratch(folder), "syscalls.trace")
+    argv = [sub.labtest, "-f", CONFIG, "--seed", str(args.first_seed), "-t", args.syscall_tests] + framework_flags(args)
+    text, _, code, _, _, killed, _ = run_labtest(argv, folder, sandbox, args.real_wall, args.real_cpu, args.memory << 20,
+                                                 args.log_cap << 10, progress_budget=args.real_stall,
+                                                 wrap=syscalls.strace_prefix(trace))
+    kept = os.path.join(out, sub.name, "syscalls.trace")
+    if os.path.isfile(trace):
+        os.replace(trace, kept)
+    with open(os.path.join(out, sub.name, "syscalls.log"), "w") as f:
+        f.write(" ".join(argv) + "\n\n" + text)
+    sub.syscalls = syscalls.summarize(kept)
+    sub.syscalls["tests"] = args.syscall_tests
+    if killed:
+        sub.syscalls["note"] = f"the watched run was stopped ({killed})"

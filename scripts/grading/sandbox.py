@@ -129,11 +129,14 @@ class Sandbox:
             binds.append(("--ro-bind", registry))
         binds += [("--ro-bind", path) for path in extra_ro] + [("--bind", path) for path in writable]
         made = set()
+        bound = [path for _, path in binds]
         for how, path in binds:
             # Its parents inside, searchable by the sandbox user (bwrap would
-            # copy the modes of the real ones, /root's 0700 say).
+            # copy the modes of the real ones, /root's 0700 say); not those
+            # that are (inside) another bind.
             for parent in ancestors(path):
-                if parent not in made and not parent.startswith(SYSTEM_DIRS):
+                inside_bind = any(parent == b or parent.startswith(b + "/") for b in bound)
+                if parent not in made and not parent.startswith(SYSTEM_DIRS) and not inside_bind:
                     made.add(parent)
                     cmd += ["--perms", "0755", "--dir", parent]
             cmd += [how, path, path]
@@ -152,12 +155,24 @@ class Sandbox:
                               env=self.environment(folder, env) if self.enabled else dict(os.environ, **(env or {})),
                               preexec_fn=self.limit_processes)
 
+    def scratch(self, folder):
+        """The one folder a run may write (a page, a trace): folder/scratch."""
+        path = os.path.join(folder, "scratch")
+        os.makedirs(path, exist_ok=True)
+        if self.enabled and os.geteuid() == 0:
+            uid = self.uid_for(folder)
+            os.chown(path, uid, uid)
+        return path
+
     def popen_args(self, argv, folder, extra_env=None, extra_ro=()):
-        """(command, environment) for a long run the caller supervises."""
-        uid = self.uid_for(folder) if folder else None
+        """(command, environment) for a run the caller supervises: it sees
+        its submission's folder read-only (its labtest), and may write only
+        that folder's scratch/."""
         if not self.enabled:
             return list(argv), dict(os.environ, **(extra_env or {}))
-        return (self.command(argv, [folder] if folder else [], uid, extra_ro=extra_ro, cwd=folder or "/tmp"),
+        uid = self.uid_for(folder)
+        scratch = self.scratch(folder)
+        return (self.command(argv, [scratch], uid, extra_ro=[folder, *extra_ro], cwd=scratch),
                 self.environment(folder, extra_env))
 
     def limit_processes(self):

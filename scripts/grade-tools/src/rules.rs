@@ -282,7 +282,9 @@ impl Checker<'_> {
             } else {
                 format!(" (written {written})")
             };
-            self.report(3, Class::Breach, line(at), format!("uses {}{} from {}", path_string(&resolved), how, module));
+            let full = path_string(&resolved);
+            let from = if full == module { String::new() } else { format!(" from {module}") };
+            self.report(3, Class::Breach, line(at), format!("uses {full}{how}{from}"));
         }
     }
 

@@ -1,0 +1,5 @@
+"""The grading package (scripts/grading) on the import path of its tests."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts"))
