@@ -29,6 +29,8 @@ class Submission:
         self.rules = None            # findings of the rules check (rules.py)
         self.syscalls = None         # what one watched run did (syscalls.py)
         self.rule1 = []              # files other than server.rs changed (git submissions)
+        self.index = 0               # its place in the grade (the table's order, also when merging shards)
+        self.not_graded = None       # why a merge has no result for it (a shard that did not complete)
 
 
 def unique_name(base, names):

@@ -9,26 +9,32 @@ import statistics
 from .paths import NTESTS
 
 
+def after_third_hang(runs):
+    """The virtual runs up to the third that hung or crashed, in seed order
+    (the grade stops a submission there; which later seeds were already
+    running when it stopped depends on timing, so they are left out: the
+    same runs count in one process and in merged shards)."""
+    hung = sorted(r["seed"] for r in runs if r["mode"] == "virtual" and r["kind"] in ("timeout", "crash", "panic"))
+    if len(hung) < 3:
+        return runs
+    return [r for r in runs if r["mode"] != "virtual" or r["seed"] <= hung[2]]
+
+
 def summarize(sub, log_cap_bytes):
-    runs = sorted(sub.runs, key=lambda r: (r["mode"] != "virtual", r["seed"]))  # replayable ones first
+    runs = sorted(after_third_hang(sub.runs), key=lambda r: (r["mode"] != "virtual", r["seed"]))  # replayable ones first
     # A crate that starts OS threads: those run in real time beside the
     # virtual world, so its virtual runs are no replays and no verdict.
     virtual_inexact = any(r["mode"] == "virtual" and r.get("foreign_threads") for r in runs)
     counted = [r for r in runs if r["kind"] != "defect" and not (virtual_inexact and r["mode"] == "virtual")]
-    per_test = []
-    for t in range(1, NTESTS + 1):
-        ran = sum(1 for r in counted if r["kind"] == "pass" or r["test"] >= t)
-        passed = sum(1 for r in counted if r["kind"] == "pass" or r["test"] > t)
-        first = next((r for r in counted if r["kind"] != "pass" and r["test"] == t), None)
-        per_test.append({"test": t, "passed": passed, "ran": ran,
-                         "first_failure": first and {"message": first["message"], "mode": first["mode"],
-                                                     "seed": first["seed"], "replay": first.get("replay"),
-                                                     "log": first.get("log")}})
+    per_test = per_test_counts(counted)
     unplaced = next((r for r in counted if r["kind"] != "pass" and r["test"] == 0), None)
     passing = [r for r in runs if r["kind"] == "pass"]
-    real = [r for r in passing if r["mode"] == "real"]
-    rpcs = [r["rpcs"] for r in (real or passing) if r["rpcs"] is not None]
+    # The table's figures are the ones the runs determine (virtual runs are
+    # exact replays); what was measured (times, CPU) is in "measured".
+    rpcs = [r["rpcs"] for r in passing if r["rpcs"] is not None and r["mode"] == "virtual"] or \
+        [r["rpcs"] for r in passing if r["rpcs"] is not None]
     real_all = [r for r in runs if r["mode"] == "real" and r["wall"] > 0]
+    real_counted = [r for r in counted if r["mode"] == "real"]
     virtual_all = [r for r in runs if r["mode"] == "virtual"]
     kinds = {}
     for r in counted:
@@ -38,9 +44,9 @@ def summarize(sub, log_cap_bytes):
         "server_rs": sub.server_rs,
         "origin": sub.origin,
         "no_submission": sub.no_submission,
+        "not_graded": sub.not_graded,
         "builds": sub.built,
         "build_error": sub.build_error,
-        "build_seconds": round(sub.build_seconds, 1),
         "warnings": sub.warnings,
         "files_flagged": sub.flags,
         "runs": {"virtual": len(virtual_all), "real": len(real_all), "passed": len(passing),
@@ -50,8 +56,17 @@ def summarize(sub, log_cap_bytes):
         "tests": per_test,
         "failure_outside_tests": unplaced and unplaced["message"],
         "total_rpc_median": statistics.median(rpcs) if rpcs else None,
-        "cpu_share_real_percent": round(statistics.median(100 * r["cpu"] / r["wall"] for r in real_all), 2) if real_all else None,
-        "seconds_per_virtual_run": round(statistics.median(r["wall"] for r in virtual_all), 3) if virtual_all else None,
+        "tests_virtual": per_test_counts([r for r in counted if r["mode"] == "virtual"]),
+        "real": {"ran": len(real_counted), "passed": sum(1 for r in real_counted if r["kind"] == "pass"),
+                 "first_failure": next(({"test": r["test"], "message": r["message"], "log": r.get("log")}
+                                        for r in real_counted if r["kind"] != "pass"), None)},
+        "measured": {
+            "build_seconds": round(sub.build_seconds, 1),
+            "cpu_share_real_percent": round(statistics.median(100 * r["cpu"] / r["wall"] for r in real_all), 2) if real_all else None,
+            "seconds_per_virtual_run": round(statistics.median(r["wall"] for r in virtual_all), 3) if virtual_all else None,
+            "real_rpc_median": statistics.median(r["rpcs"] for r in passing if r["mode"] == "real" and r["rpcs"])
+            if any(r["mode"] == "real" and r["rpcs"] for r in passing) else None,
+        },
         "determinism": sub.determinism,
         "timeline_of_first_failure": sub.timeline,
         "defect_runs": [{"mode": r["mode"], "seed": r["seed"]} for r in runs if r["kind"] == "defect"],
@@ -63,6 +78,21 @@ def summarize(sub, log_cap_bytes):
         "rules": sub.rules,
         "syscalls": sub.syscalls,
     }
+
+
+def per_test_counts(runs):
+    """Per test: runs that passed it, runs that ran it (a run stops at its
+    first failure), and the first failure in replay order."""
+    per_test = []
+    for t in range(1, NTESTS + 1):
+        ran = sum(1 for r in runs if r["kind"] == "pass" or r["test"] >= t)
+        passed = sum(1 for r in runs if r["kind"] == "pass" or r["test"] > t)
+        first = next((r for r in runs if r["kind"] != "pass" and r["test"] == t), None)
+        per_test.append({"test": t, "passed": passed, "ran": ran,
+                         "first_failure": first and {"message": first["message"], "mode": first["mode"],
+                                                     "seed": first["seed"], "replay": first.get("replay"),
+                                                     "log": first.get("log")}})
+    return per_test
 
 
 def hazard_summary(runs):
@@ -101,6 +131,8 @@ def note_summary(runs):
 def verdict(s, breach_fails=False):
     if s.get("no_submission"):
         return "NONE"
+    if s.get("not_graded"):
+        return "NOT GRADED"
     if breach_fails and s.get("rules") and s["rules"].get("breaches"):
         return "FAIL"
     return "PASS" if s["passed_all"] else "FAIL"
@@ -118,21 +150,23 @@ def rules_cell(s):
 def table(summaries, breach_fails=False):
     width = max([10] + [len(s["submission"]) for s in summaries])
     head = f"{'submission':<{width}}  builds  " + " ".join(f"{'T' + str(t):>7}" for t in range(1, NTESTS + 1)) + \
-        "   RPCs (median)  hazards  rules  CPU         verdict"
+        "   real  RPCs (median)  hazards  rules  verdict"
     lines = [head, "-" * len(head)]
     for s in summaries:
         if s.get("no_submission"):
             lines.append(f"{s['submission']:<{width}}  -       no submission: {s['no_submission']}")
             continue
+        if s.get("not_graded"):
+            lines.append(f"{s['submission']:<{width}}  -       NOT GRADED: {s['not_graded']}")
+            continue
         if not s["builds"]:
             lines.append(f"{s['submission']:<{width}}  no      build error: {s['build_error']}")
             continue
-        cells = [f"{t['passed']}/{t['ran']}" if t["ran"] else "-" for t in s["tests"]]
+        cells = [f"{t['passed']}/{t['ran']}" if t["ran"] else "-" for t in s["tests_virtual"]]
+        real = f"{s['real']['passed']}/{s['real']['ran']}" if s["real"]["ran"] else "-"
         rpcs = f"{s['total_rpc_median']:.0f}" if s["total_rpc_median"] is not None else "-"
-        cpu = f"{s['cpu_share_real_percent']:.1f}%" if s["cpu_share_real_percent"] is not None else \
-            (f"{s['seconds_per_virtual_run']:.2f}s/run" if s["seconds_per_virtual_run"] is not None else "-")
         lines.append(f"{s['submission']:<{width}}  yes     " + " ".join(f"{c:>7}" for c in cells) +
-                     f"   {rpcs:>13}  {len(s['hazards']):>7}  {rules_cell(s):>5}  {cpu:<10}  {verdict(s, breach_fails)}")
+                     f"   {real:>4}  {rpcs:>13}  {len(s['hazards']):>7}  {rules_cell(s):>5}  {verdict(s, breach_fails)}")
     lines.append("")
     for s in summaries:
         notes = notes_of(s)
@@ -153,6 +187,9 @@ def notes_of(s):
             notes.append(f"  test {t['test']}: {f['message']}  [{f['mode']} seed {f['seed']}; log {f['log']}]")
             if f.get("replay"):
                 notes.append(f"      replay: {f['replay']}")
+    f = s["real"]["first_failure"]
+    if f and not any(t["first_failure"] and t["first_failure"]["mode"] == "real" for t in s["tests"]):
+        notes.append(f"  real time: {f['message']}  [log {f['log']}]")
     if s["failure_outside_tests"]:
         notes.append(f"  before any test: {s['failure_outside_tests']}")
     if s["stopped_early"]:
@@ -211,7 +248,7 @@ def write_csv(path, summaries, breach_fails=False):
         w = csv.writer(f)
         w.writerow(["submission", "builds", "verdict", "runs", "passed", "suite_defect_runs"] +
                    [f"test{t}" for t in range(1, NTESTS + 1)] +
-                   ["total_rpc_median", "cpu_share_real_percent", "hazards", "rule_breaches", "rule_reviews",
+                   ["real_passed", "total_rpc_median", "hazards", "rule_breaches", "rule_reviews",
                     "first_failure", "build_error", "files_flagged", "commit"])
         for s in summaries:
             first = next((t["first_failure"]["message"] for t in s["tests"] if t["first_failure"]), "")
@@ -219,12 +256,13 @@ def write_csv(path, summaries, breach_fails=False):
             w.writerow([s["submission"], "yes" if s["builds"] else "no", verdict(s, breach_fails),
                         s["runs"]["virtual"] + s["runs"]["real"], s["runs"]["passed"], s["runs"]["suite_defect"]] +
                        [f"{t['passed']}/{t['ran']}" for t in s["tests"]] +
-                       [s["total_rpc_median"] if s["total_rpc_median"] is not None else "",
-                        s["cpu_share_real_percent"] if s["cpu_share_real_percent"] is not None else "",
+                       [f"{s['real']['passed']}/{s['real']['ran']}",
+                        s["total_rpc_median"] if s["total_rpc_median"] is not None else "",
                         "; ".join(h["first_line"] for h in s["hazards"]),
                         "; ".join(f"line {f['line']}: {f['what']}" for f in rules.get("breaches", [])),
                         "; ".join(f"line {f['line']}: {f['what']}" for f in rules.get("reviews", [])),
-                        first or s["failure_outside_tests"] or s.get("no_submission") or "", s["build_error"] or "",
+                        first or s["failure_outside_tests"] or s.get("no_submission") or s.get("not_graded") or "",
+                        s["build_error"] or "",
                         "; ".join(s["files_flagged"]), (s.get("origin") or {}).get("commit", "")])
 
 
