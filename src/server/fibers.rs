@@ -251,8 +251,20 @@ fn run_replication_fiber(node: &Node, link: &Link, peer: NodeId, term: Term) {
             framework::fiber_sleep(pause);
             continue;
         };
-        let remaining = (oldest.sent.sent_at + RPC_TIMEOUT_US).saturating_sub(node.lock().now());
-        let reply = oldest.pending.wait(remaining);
+        let waited_from = node.lock().now();
+        let remaining = (oldest.sent.sent_at + RPC_TIMEOUT_US).saturating_sub(waited_from);
+        let mut reply = oldest.pending.wait(remaining);
+        if reply.is_none() && !node.is_stopped() {
+            // A wait that ran out because the process (or this thread) did
+            // not run is no sign of a lost request: the reply may be queued
+            // behind the stall. It gets one fresh round-trip window, so that
+            // a stall does not look like a loss (a resend, and a probe).
+            let slept = node.lock().now().saturating_sub(waited_from);
+            if slept > remaining + STALL_NOTE_US {
+                event!(debug, "timer", node.who(), "stalled while awaiting S{peer}'s reply ({} ms for {} ms): waiting once more", slept / 1000, remaining / 1000);
+                reply = oldest.pending.wait(RPC_TIMEOUT_US);
+            }
+        }
         if node.is_stopped() {
             return; // `in_flight` keeps what may still be written (PendingAppend)
         }

@@ -258,27 +258,31 @@ pub(crate) struct PendingAppend {
 
 impl PendingAppend {
     /// Blocks the calling fiber until the reply or `timeout_us` (at least
-    /// 1 us: a timeout of 0 would wait forever). The reply, if it came.
+    /// 1 us: a timeout of 0 would wait forever). The reply, if it came. After
+    /// a timeout the request stays pending: it may be waited for again (the
+    /// framework's event then returns at once if the reply came meanwhile),
+    /// or dropped.
     pub(crate) fn wait(&mut self, timeout_us: u64) -> Option<AppendReplyValues> {
-        let future = self.future.take()?;
+        let future = self.future.as_ref()?;
         match future.wait(timeout_us.max(1)) {
-            EventOutcome::Ok => Some(AppendReplyValues {
-                ok: future.reply_status(),
-                term: future.reply_term(),
-                last_log_index: future.reply_last_log_index(),
-            }),
-            // The reply may still come and be written: keep the slots.
-            EventOutcome::Timeout => {
-                std::mem::forget(future);
-                None
+            EventOutcome::Ok => {
+                let future = self.future.take().expect("looked at above");
+                Some(AppendReplyValues {
+                    ok: future.reply_status(),
+                    term: future.reply_term(),
+                    last_log_index: future.reply_last_log_index(),
+                })
             }
+            // The reply may still come and be written: the slots stay (Drop).
+            EventOutcome::Timeout => None,
         }
     }
 }
 
 impl Drop for PendingAppend {
     fn drop(&mut self) {
-        // Never waited for (the fiber is ending): the reply may still come.
+        // Never answered (timed out, or the fiber is ending): the reply may
+        // still come and be written, so its slots are never freed.
         if let Some(future) = self.future.take() {
             std::mem::forget(future);
         }
