@@ -1,5 +1,6 @@
 #include "framework.h"
 
+#include "explore.h"
 #include "hazards.h"
 
 #include <strings.h>
@@ -231,6 +232,14 @@ bool Config::Load(const std::string& path, Config* out, std::string* error) {
   }
 }
 
+// ----- The run's observer ---------------------------------------------------------------
+
+namespace {
+std::atomic<RunObserver*> g_observer{nullptr};
+}
+void SetRunObserver(RunObserver* observer) { g_observer = observer; }
+RunObserver* CurrentRunObserver() { return g_observer.load(); }
+
 // ----- Network -----------------------------------------------------------------------
 
 void Network::Register(siteid_t site, Reactor* reactor, RaftService* service) {
@@ -259,7 +268,8 @@ Reactor* Network::ReactorOf(siteid_t site) const {
 
 Micros Network::DueTime(siteid_t from, siteid_t to) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const Micros latency = std::uniform_int_distribution<Micros>(min_latency_us_, max_latency_us_)(random_);
+  Micros latency = std::uniform_int_distribution<Micros>(min_latency_us_, max_latency_us_)(random_);
+  if (Explorer* explorer = Explorer::Get()) latency += explorer->ExtraDelay(from, to);  // labtest --explore
   Micros due = NowMicros() + latency;
   Micros& last = last_due_[{from, to}];
   if (due < last) due = last;  // FIFO on each directed link
@@ -337,6 +347,9 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
                          std::shared_ptr<IntEvent> event, uint64_t* ret_status, uint64_t* ret_term,
                          uint64_t* ret_last_log_index) {
   CountSent(from);
+  if (RunObserver* observer = CurrentRunObserver()) {
+    observer->AppendSent(from, to, args.term, args.commit_index, args.entry != nullptr);
+  }
   Node receiver, sender;
   if (!Endpoints(from, to, &sender, &receiver)) return;
   Network* network = this;

@@ -234,6 +234,20 @@ using AppNextFn = std::function<int(int index, std::shared_ptr<Marshallable> com
 bool StandinLogOn(const char* topic);
 void LogEvent(const char* topic, const char* format, ...) __attribute__((format(printf, 2, 3)));
 
+// What a run's observer (the harness's safety monitor) is told, from the
+// framework's side of the contract, trusting nothing the crate says
+// except what it puts in its replies: every vote it grants (the VoteReply
+// it fills) and every AppendEntries a server sends.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void VoteGranted(int voter, int candidate, int64_t term) = 0;
+  virtual void AppendSent(int from, int to, uint64_t term, uint64_t commit_index, bool has_entry) = 0;
+};
+// The observer of this run, or nullptr (set by the harness).
+void SetRunObserver(RunObserver* observer);
+RunObserver* CurrentRunObserver();
+
 // Seeds raft_random_rand / raft_random_rand_double.
 void SeedFrameworkRandom(uint64_t seed);
 // raft_random_rand with a range wider than int: abort (default), or wrap

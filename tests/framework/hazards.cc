@@ -111,7 +111,10 @@ void SetStrictness(bool threads, bool all) {
 
 bool StrictThreads() { return g_strict_threads.load(); }
 
+const char* const kMonitorRole = "the safety monitor";
+
 void RecordHazard(const std::string& call, const char* rule, int server) {
+  if (ThreadRole() == kMonitorRole) return;
   const bool thread_rule = rule == rule::kThreads || rule == rule::kForeignThread ||
                            rule == rule::kTestThreadWait || rule == rule::kOtherServer;
   if (g_strict_all.load() || (thread_rule && g_strict_threads.load())) {

@@ -38,6 +38,10 @@ extern const char* const kAbandonedFibers; // fibers still waiting when their th
 // thread"; a thread the stand-in never named is "a thread the submission
 // started". Per OS thread in real time, per virtual thread in virtual time.
 void SetThreadRole(const std::string& role);
+// The role of the harness's safety monitor (monitor.h): what a crate does
+// while the monitor asks it for its state is not the crate's doing, so no
+// hazard is recorded for it.
+extern const char* const kMonitorRole;
 std::string ThreadRole();
 bool OnTestThread();
 

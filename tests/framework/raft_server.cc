@@ -53,6 +53,8 @@ void ReportUnset(const char* handler, const std::string& unset, int server) {
 
 struct VoteReplyContext {
   int server = -1;
+  int candidate = -1;
+  ballot_t candidate_term = 0;
   ballot_t term = static_cast<ballot_t>(kUnsetWord);
   bool_t granted = kUnsetFlag;
   std::function<void(ballot_t, bool_t)> send;
@@ -64,6 +66,9 @@ struct VoteReplyContext {
     const ballot_t term = Written<ballot_t>(ctx->term, static_cast<ballot_t>(kUnsetWord), "reply_term", &unset);
     const bool_t granted = Written<bool_t>(ctx->granted, kUnsetFlag, "vote_granted", &unset);
     ReportUnset(handler, unset, ctx->server);
+    if (granted != 0) {
+      if (RunObserver* observer = CurrentRunObserver()) observer->VoteGranted(ctx->server, ctx->candidate, ctx->candidate_term);
+    }
     ctx->send(term, granted);
     delete ctx;
   }
@@ -148,6 +153,8 @@ void RaftServer::OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, 
                                std::function<void(ballot_t, bool_t)> reply) {
   auto* ctx = new VoteReplyContext;
   ctx->server = frame_.site_id;
+  ctx->candidate = candidate;
+  ctx->candidate_term = term;
   ctx->send = std::move(reply);
   Track(ctx);
   HandlerScope scope("rust_raft_server_on_request_vote");

@@ -1,5 +1,6 @@
 #include "reactor.h"
 
+#include "explore.h"
 #include "hazards.h"
 
 #include <sys/mman.h>
@@ -622,7 +623,17 @@ bool Reactor::Turn() {
   }
   for (const Timer& timer : later) timers_.emplace(RoundToTurn(now + 1), timer);
 
-  // 3. Fibers that can run.
+  // 3. Fibers that can run (labtest --explore may run another one first).
+  if (ready_.size() >= 2 && server_ >= 0) {
+    if (Explorer* explorer = Explorer::Get()) {
+      const size_t first = explorer->FirstReady(server_, ready_.size());
+      if (first > 0 && first < ready_.size()) {
+        Coroutine* chosen = ready_[first];
+        ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(first));
+        ready_.push_front(chosen);
+      }
+    }
+  }
   while (!ready_.empty()) {
     Coroutine* next = ready_.front();
     ready_.pop_front();

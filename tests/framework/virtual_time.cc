@@ -167,6 +167,9 @@ VirtualWorld::VirtualWorld(uint64_t seed) : random_(seed ^ 0x7157A11), os_random
 
 VirtualWorld::~VirtualWorld() {
   for (VThread* thread : threads_) delete thread;
+  // The observer may be parked half-way through a look (waiting for a lock
+  // of a thread that is gone): its stack goes without being unwound.
+  delete observer_;
   instance_ = nullptr;
 }
 
@@ -191,6 +194,41 @@ void VirtualWorld::Join(VThread* thread) {
     Park(0, "join");
   }
   Free(thread);
+}
+
+void VirtualWorld::SetObserver(std::function<void()> look) {
+  if (observer_ != nullptr) VirtualFatal("two observers in one virtual world");
+  observer_look_ = std::move(look);
+  observer_ = new VThread("observer", [this] {
+    while (true) {
+      observer_look_();
+      observer_looks_++;
+      SwitchToScheduler();
+    }
+  }, 1 << 20);
+  observer_->set_role("the safety monitor");
+}
+
+bool VirtualWorld::ObserverYieldsInsteadOfBlocking() {
+  if (observer_ == nullptr || current_ != observer_ || !OnWorldThread()) return false;
+  SwitchToScheduler();  // resumed at a later quiescent step, to try again
+  return true;
+}
+
+void VirtualWorld::LetObserverLook() {
+  if (observer_ == nullptr || observer_cleared_) return;
+  const uint64_t switches = switches_.load(std::memory_order_relaxed);
+  if (switches == observer_seen_switches_) return;  // nothing ran since its last look
+  observer_seen_switches_ = switches;
+  // Its clock reads must not count toward a spinning thread's.
+  const uint64_t clock_reads = clock_reads_this_turn_;
+  clock_reads_this_turn_ = 0;
+  current_ = observer_;
+  running_name_ = observer_->name_.c_str();
+  MachineContext::Switch(&scheduler_context_, &observer_->context_);
+  running_name_ = "scheduler";
+  current_ = nullptr;
+  clock_reads_this_turn_ = clock_reads;
 }
 
 void VirtualWorld::Free(VThread* thread) {
@@ -285,7 +323,10 @@ bool VirtualWorld::RunThreads() {
       current_ = nullptr;
       continue;
     }
-    // Nothing can run: jump to the next due timer.
+    // Nothing can run: the observer looks, then time jumps to the next due
+    // timer.
+    LetObserverLook();
+    if (!runnable_.empty()) continue;  // its look woke something (a crate's get_state with side effects)
     while (!timers_.empty()) {
       auto first = timers_.begin();
       VThread* thread = first->second.first;

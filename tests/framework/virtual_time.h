@@ -177,6 +177,23 @@ class VirtualWorld {
   void NoteForeignThread() { foreign_threads_++; }
   int foreign_threads() const { return foreign_threads_.load(); }
 
+  // The run's observer (the harness's safety monitor): `look` runs on a
+  // virtual thread of its own that the scheduler switches to directly at
+  // every quiescent step (every other thread waits and virtual time is
+  // about to move), if any thread ran since its last look. It draws no
+  // random number, sets no timer and is never in the run queue, so a run's
+  // schedule is the same with or without it. ClearObserver: never again
+  // (before what `look` reads goes away).
+  void SetObserver(std::function<void()> look);
+  void ClearObserver() { observer_cleared_ = true; }
+  // From virtual_libc's futex wait: if the observer is about to block the
+  // one OS thread on a lock that a waiting virtual thread holds, it yields
+  // to the scheduler instead and tries again at the next quiescent step.
+  // False (block as usual) for any other caller.
+  bool ObserverYieldsInsteadOfBlocking();
+  // Quiescent steps at which the observer looked.
+  uint64_t observer_looks() const { return observer_looks_; }
+
   // Mixes `value` into the run's trace hash.
   void Trace(uint64_t value);
   uint64_t trace_hash() const { return trace_hash_; }
@@ -186,6 +203,8 @@ class VirtualWorld {
 
  private:
   bool RunThreads();
+  // Lets the observer look, if it should (see SetObserver).
+  void LetObserverLook();
   void SwitchToScheduler();
   void Free(VThread* thread);
 
@@ -211,6 +230,11 @@ class VirtualWorld {
   std::atomic<int> foreign_threads_{0};
   std::mutex foreign_mutex_;
   std::vector<VThread*> foreign_wakes_;
+  VThread* observer_ = nullptr;  // not in threads_: the run ends without it
+  std::function<void()> observer_look_;
+  bool observer_cleared_ = false;
+  uint64_t observer_seen_switches_ = ~0ull;
+  uint64_t observer_looks_ = 0;
 };
 
 // Mixes values into the trace hash of a virtual run (no-op in real time).

@@ -11,13 +11,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <vector>
 #include <set>
 #include <string>
 
 #include "bench.h"
+#include "explore.h"
 #include "hazards.h"
+#include "monitor.h"
 #include "raft_lab_test.h"
 
 namespace {
@@ -44,9 +47,17 @@ void Usage(FILE* out) {
                "                        prints each run's trace hash; -r N runs seeds N.. and summarizes\n"
                "  --freeze MS           (virtual) freeze the whole process for MS ms every 10-20 s (seeded)\n"
                "  --freeze-one MS       (virtual) freeze one server's reactor for MS ms every 10-20 s\n"
+               "  --explore             (virtual) wider schedules within what the real framework can do: messages\n"
+               "                        held back up to 50 ms, another ready fiber first, one server stopped up\n"
+               "                        to 100 ms, the whole process up to 2 s (numbered choices, printed)\n"
+               "  --explore-only LIST   (with --explore) apply only these choices, e.g. m3,f1,p2 ('none': no choice)\n"
                "  --watchdog S          (virtual) end a run that makes no progress for S s of wall time (default 10)\n"
                "  --bench [--churn-seeds N]  the benchmark table instead of the suite (real or --virtual time)\n"
-               "  --timeline FILE.html  write a timeline page of the run (one run: not with -r)\n");
+               "  --timeline FILE.html  write a timeline page of the run (one run: not with -r)\n"
+               "  --no-monitor          no safety monitor (by default every run is watched for Election Safety,\n"
+               "                        one vote per term, State Machine Safety, apply order, terms never\n"
+               "                        decreasing and the heartbeat limit; findings are printed as\n"
+               "                        'labtest: finding: ...' beside the verdict and never change it)\n");
 }
 
 bool ParseTests(const std::string& list, std::set<int>* out) {
@@ -116,8 +127,15 @@ bool WriteTimeline(standin::Timeline* timeline, const std::string& path) {
 int RunVirtual(const standin::Config& config, const std::set<int>& tests, standin::LabOptions options,
                const standin::HarnessOptions& harness, unsigned long long first_seed, unsigned long long runs, unsigned long long freeze_ms,
                unsigned long long freeze_one_ms, const std::string& timeline_path, const std::string& run_args,
-               unsigned long long watchdog_seconds) {
+               unsigned long long watchdog_seconds, bool monitor_on, bool explore,
+               const std::set<std::string>* explore_only) {
   options.quiet = runs > 1 && !options.summary;
+  struct FindingRun {
+    unsigned long long seed;
+    standin::Finding first;
+    uint64_t total;
+  };
+  std::vector<FindingRun> finding_runs;
   struct Failure {
     unsigned long long seed;
     int test;
@@ -143,10 +161,20 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     uint64_t total_rpcs = 0;
     bool suite_done = false;
     standin::Timeline timeline(standin::NSERVERS);
+    standin::SafetyMonitor monitor(standin::NSERVERS, world.Now());
+    std::unique_ptr<standin::Explorer> explorer;
+    std::string explored_before_failure;
+    if (explore) {
+      explorer = std::make_unique<standin::Explorer>(run_seed, explore_only);
+      standin::Explorer::Set(explorer.get());
+    }
+    if (!timeline_path.empty()) monitor.SetTimeline(&timeline);
+    if (monitor_on) standin::SetRunObserver(&monitor);
     world.Spawn("test", [&] {
       standin::SetThreadRole("the test thread");
       standin::RaftTestConfig cluster(config, run_seed, harness);
       if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
+      if (monitor_on) cluster.SetMonitor(&monitor);
       // Freezes at seeded moments, until the suite is over.
       standin::Thread freezer;
       if (freeze_ms > 0 || freeze_one_ms > 0) {
@@ -158,6 +186,24 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
             if (suite_done) break;
             if (freeze_ms > 0) w->FreezeAll(freeze_ms * 1000);
             if (freeze_one_ms > 0) cluster.FreezeServer(static_cast<int>(random() % standin::NSERVERS), freeze_one_ms * 1000);
+          }
+        });
+      }
+      // Explored runs: stalls of one server or the whole process (explore.h).
+      standin::Thread staller;
+      if (explorer) {
+        staller = standin::Thread("explorer-stalls", [&] {
+          standin::VirtualWorld* w = standin::VirtualWorld::Get();
+          while (!suite_done) {
+            const standin::Explorer::Stall stall = explorer->NextStall(standin::NSERVERS);
+            w->SleepUntil(w->Now() + stall.gap);
+            if (suite_done) break;
+            if (!stall.apply) continue;
+            if (stall.server < 0) {
+              w->FreezeAll(stall.length);
+            } else {
+              cluster.FreezeServer(stall.server, stall.length);
+            }
           }
         });
       }
@@ -174,10 +220,12 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
         if (!options.quiet || runs == 1) std::fprintf(stderr, "standin: %s (the real framework aborts here)\n", abort.message.c_str());
       }
       standin::SetHazardTest(-1);
+      if (failed_test != 0 && explorer) explored_before_failure = explorer->DrawnSoFar();
       if (suite.test11_leaders().second >= 0) test11_leaders[suite.test11_leaders()]++;
       total_rpcs = suite.total_rpcs();
       suite_done = true;
       freezer.join();  // it may sleep up to 20 s of virtual time more: no matter
+      staller.join();
     }, 4 << 20);
     // One OS thread runs everything: a crate that blocks it outside the
     // scheduler (a lock held across a wait, taken again by another virtual
@@ -211,6 +259,8 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     }
     watchdog_wake.notify_one();
     watchdog.join();
+    standin::SetRunObserver(nullptr);
+    standin::Explorer::Set(nullptr);
     if (!timeline_path.empty() && !WriteTimeline(&timeline, timeline_path)) return 2;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_begin).count();
     if (!finished) {
@@ -226,11 +276,22 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
                            "real time beside the virtual world, so this run is not an exact replay: grade such a crate "
                            "in real time\n", world.foreign_threads());
     }
+    const std::string replay = "labtest -f CONFIG --virtual --seed " + std::to_string(run_seed) + " -t 1-{TEST}" + run_args;
     if (!options.quiet || runs == 1) {
       ReportRun(commands_before);
+      monitor.Print(stderr, replay);
+      if (explorer) {
+        const std::vector<std::string> applied = explorer->applied();
+        std::fprintf(stderr, "labtest: explore: %zu of %llu choices applied: %s\n", applied.size(),
+                     (unsigned long long)explorer->drawn(), standin::Explorer::FormatList(applied).c_str());
+        if (!explored_before_failure.empty()) {
+          std::fprintf(stderr, "labtest: explore: choices drawn before the failure: %s\n", explored_before_failure.c_str());
+        }
+      }
     } else if (!standin::Hazards().empty()) {
       runs_with_hazards++;
     }
+    if (monitor.total() > 0) finding_runs.push_back(FindingRun{run_seed, monitor.findings().front(), monitor.total()});
     slowest_run = std::max(slowest_run, seconds);
     if (failed_test != 0) {
       failures.push_back(Failure{run_seed, failed_test, failure});
@@ -256,6 +317,14 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
         // Tests 1..K replay the run exactly: it stopped at K's failure.
         std::fprintf(stderr, "    seed %llu: %s\n      replay: labtest -f CONFIG --virtual --seed %llu -t 1-%d%s\n", f->seed,
                      f->message.c_str(), f->seed, f->test, run_args.c_str());
+      }
+    }
+    if (monitor_on) {
+      std::fprintf(stderr, "findings: %zu of %llu runs raised findings of the safety monitor\n", finding_runs.size(), runs);
+      for (const FindingRun& run : finding_runs) {
+        std::fprintf(stderr, "  seed %llu: %llu finding(s), first: %s: %s (test %d)\n      replay: labtest -f CONFIG --virtual --seed %llu -t 1-%d%s\n",
+                     run.seed, (unsigned long long)run.total, run.first.property.c_str(), run.first.detail.c_str(),
+                     run.first.test, run.seed, std::max(1, run.first.test), run_args.c_str());
       }
     }
     if (runs_with_hazards > 0) {
@@ -284,6 +353,10 @@ int main(int argc, char** argv) {
   std::set<int> tests;
   unsigned long long repeat = 1, seed = 0, freeze_ms = 0, freeze_one_ms = 0, watchdog_seconds = 10;
   bool seed_given = false, virtual_time = false, bench = false, strict_threads = false, strict_all = false;
+  bool monitor_on = true, explore = false;
+  bool explore_restricted = false;
+  std::set<std::string> explore_only;
+  std::string explore_only_text;
   standin::HarnessOptions harness;
   unsigned long long churn_seeds = 0;
   std::string timeline_path;
@@ -354,6 +427,18 @@ int main(int argc, char** argv) {
       strict_all = true;
     } else if (arg == "--older-framework") {
       harness.older_framework = true;
+    } else if (arg == "--explore") {
+      explore = true;
+    } else if (arg == "--explore-only") {
+      explore_only_text = value("--explore-only");
+      std::string parse_error;
+      if (!standin::Explorer::ParseList(explore_only_text, &explore_only, &parse_error)) {
+        std::fprintf(stderr, "labtest: bad --explore-only list: %s\n", parse_error.c_str());
+        return 2;
+      }
+      explore_restricted = true;
+    } else if (arg == "--no-monitor") {
+      monitor_on = false;
     } else if (arg == "--launch-together") {
       harness.spread_launch = false;
     } else if (arg == "-h" || arg == "--help") {
@@ -396,6 +481,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if ((explore || explore_restricted) && !virtual_time) {
+    std::fprintf(stderr, "labtest: --explore needs --virtual (its choices are exact only in virtual time)\n");
+    return 2;
+  }
+  if (explore_restricted && !explore) {
+    std::fprintf(stderr, "labtest: --explore-only needs --explore\n");
+    return 2;
+  }
   if ((freeze_ms > 0 || freeze_one_ms > 0) && !virtual_time) {
     std::fprintf(stderr, "labtest: --freeze and --freeze-one need --virtual (in real time, use scripts/stress --freeze)\n");
     return 2;
@@ -420,8 +513,14 @@ int main(int argc, char** argv) {
     if (strict_threads) run_args += " --strict-threads";
     if (harness.older_framework) run_args += " --older-framework";
     if (!harness.spread_launch) run_args += " --launch-together";
+    if (!monitor_on) run_args += " --no-monitor";
+    if (explore) run_args += " --explore";
+    if (explore_restricted) {
+      run_args += " --explore-only " +
+                  standin::Explorer::FormatList(std::vector<std::string>(explore_only.begin(), explore_only.end()));
+    }
     return RunVirtual(config, tests, options, harness, seed, repeat, freeze_ms, freeze_one_ms, timeline_path, run_args,
-                      watchdog_seconds);
+                      watchdog_seconds, monitor_on, explore, explore_restricted ? &explore_only : nullptr);
   }
 
   const standin::HostStallMonitor host_monitor;
@@ -434,15 +533,22 @@ int main(int argc, char** argv) {
     const size_t commands_before = standin::CommandHandles::live();
     if (options.summary || repeat > 1) std::fprintf(stderr, "labtest: run %llu, seed %llu\n", run + 1, (unsigned long long)run_seed);
     standin::Timeline timeline(standin::NSERVERS);
+    standin::SafetyMonitor monitor(standin::NSERVERS, standin::NowMicros());
+    if (!timeline_path.empty()) monitor.SetTimeline(&timeline);
+    if (monitor_on) standin::SetRunObserver(&monitor);
     bool passed = false;
     {
       standin::RaftTestConfig cluster(config, run_seed, harness);
       if (!timeline_path.empty()) cluster.SetTimeline(&timeline);
+      if (monitor_on) cluster.SetMonitor(&monitor);
       standin::RaftLabTest suite(&cluster, options, &host_monitor);
       passed = suite.Run(tests);
     }
+    standin::SetRunObserver(nullptr);
     standin::Reactor::EndThisThreadsReactor();  // as the real test thread's at exit
     ReportRun(commands_before);
+    monitor.Print(stderr, "labtest -f CONFIG --seed " + std::to_string(run_seed) + " -t 1-{TEST} (real time: the same "
+                          "seed, not the same schedule)");
     if (!timeline_path.empty() && !WriteTimeline(&timeline, timeline_path)) return 2;
     if (!passed) return 1;
   }

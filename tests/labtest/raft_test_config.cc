@@ -182,6 +182,9 @@ RaftTestConfig::~RaftTestConfig() {
   }
   stop_sampler_ = true;
   if (sampler_.joinable()) sampler_.join();
+  stop_monitor_ = true;
+  if (VirtualWorld* world = VirtualWorld::Get()) world->ClearObserver();
+  if (monitor_sampler_.joinable()) monitor_sampler_.join();
   servers_.clear();  // rust_raft_server_delete: fibers exit at their next wake-up
   for (auto& reactor : reactors_) reactor->Stop();
 }
@@ -199,6 +202,9 @@ void RaftTestConfig::Fail(const std::string& message) {
 void RaftTestConfig::ApplyCallback(int server, int index, const std::shared_ptr<Marshallable>& command) {
   if (!command) return;  // as the real learner action: no command, nothing recorded
   auto* lab = dynamic_cast<LabCommand*>(command.get());
+  if (SafetyMonitor* monitor = monitor_.load(); monitor != nullptr && lab != nullptr) {
+    monitor->Applied(server, index, lab->value);
+  }
   std::lock_guard<std::mutex> lock(commit_mutex_);
   auto& list = committed_[server];
   if (lab == nullptr) Fatal("server " + std::to_string(server) + " applied a command of another kind at index " +
@@ -234,6 +240,33 @@ void RaftTestConfig::SetTimeline(Timeline* timeline) {
       }
     }
   });
+}
+
+void RaftTestConfig::SetMonitor(SafetyMonitor* monitor) {
+  monitor_ = monitor;
+  if (monitor == nullptr) return;
+  if (VirtualWorld* world = VirtualWorld::Get()) {
+    world->SetObserver([this] { SampleForMonitor(); });
+    return;
+  }
+  monitor_sampler_ = Thread("safety-monitor", [this] {
+    SetThreadRole(kMonitorRole);
+    while (!stop_monitor_.load()) {
+      SampleForMonitor();
+      std::this_thread::sleep_for(std::chrono::microseconds(kRealTimeSampleUs));
+    }
+  });
+}
+
+void RaftTestConfig::SampleForMonitor() {
+  SafetyMonitor* monitor = monitor_.load();
+  if (monitor == nullptr || stop_monitor_.load()) return;
+  for (int i = 0; i < NSERVERS; i++) {
+    bool is_leader = false;
+    uint64_t term = 0;
+    servers_[i]->GetState(&is_leader, &term);
+    monitor->Sampled(i, is_leader, term);
+  }
 }
 
 bool RaftTestConfig::WaitAppliedEverywhere(uint64_t index, Micros timeout_us) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "framework.h"
+#include "monitor.h"
 #include "raft_server.h"
 #include "timeline.h"
 
@@ -149,6 +150,14 @@ class RaftTestConfig {
   void SetTimeline(Timeline* timeline);
   Timeline* timeline() const { return timeline_; }
 
+  // Feeds the safety monitor (monitor.h) the applies and each server's
+  // (is_leader, term), sampled at every quiescent step of virtual time (the
+  // world's observer) or every 2 ms in real time, from now until the
+  // cluster is destroyed. Call after the launch (a crate need not answer
+  // get_state before its setup).
+  void SetMonitor(SafetyMonitor* monitor);
+  static constexpr Micros kRealTimeSampleUs = 2000;
+
   // For the benchmark: how many entries server i has applied, and when it
   // applied `index` (monotonic us; 0 if not yet).
   uint64_t AppliedCount(int i);
@@ -211,6 +220,11 @@ class RaftTestConfig {
   Timeline* timeline_ = nullptr;
   std::atomic<bool> stop_sampler_{false};
   Thread sampler_;
+  std::atomic<SafetyMonitor*> monitor_{nullptr};
+  std::atomic<bool> stop_monitor_{false};
+  Thread monitor_sampler_;  // real time
+  // Samples every server once for the monitor.
+  void SampleForMonitor();
 };
 
 }  // namespace standin

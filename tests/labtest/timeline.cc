@@ -60,6 +60,10 @@ void Timeline::TestEnd(int test, bool passed, const std::string& message, uint64
   Add(Event{NowMicros(), -1, Event::TEST_END, static_cast<uint64_t>(test), rpcs, passed, message});
 }
 
+void Timeline::Finding(int server, const std::string& text) {
+  Add(Event{NowMicros(), server, Event::FINDING, 0, 0, false, text});
+}
+
 bool Timeline::Write(const std::string& path, std::string* error) {
   std::vector<Event> events;
   {
@@ -212,6 +216,18 @@ bool Timeline::Write(const std::string& path, std::string* error) {
     item("commit", shape.str(), "index " + std::to_string(e.a) + " committed (applied by a majority) at " + Seconds(e.at - begin_));
   }
 
+  // Findings of the safety monitor: a red mark from the tests' lane down
+  // through the lane of the server it names.
+  for (const Event& e : events) {
+    if (e.kind != Event::FINDING) continue;
+    const double bottom = e.server >= 0 ? lane_top(e.server) + kLane : kTop + kTestLane;
+    std::ostringstream shape;
+    shape << "<line x1=\"" << x(e.at) << "\" y1=\"" << kTop << "\" x2=\"" << x(e.at) << "\" y2=\"" << bottom
+          << "\"/><path d=\"M" << x(e.at) << " " << kTop << " l6 -10 l-12 0 z\"/>";
+    elections << "<g class=\"finding\" data-id=\"" << next_id++ << "\"><title>FINDING at " << Seconds(e.at - begin_) << ": "
+              << Escape(e.text) << "</title>" << shape.str() << "</g>\n";
+  }
+
   std::ofstream out(path);
   if (!out) {
     *error = "cannot write the timeline to '" + path + "'";
@@ -232,6 +248,7 @@ svg text { font-size: 11px; pointer-events: none; }
 .down rect { fill: #e53935; opacity: 0.8; } .slow rect { fill: #fdd835; }
 .apply line { stroke: #3949ab; stroke-width: 1; } .commit line { stroke: #6a1b9a; stroke-width: 1.5; }
 .election path { fill: #1b5e20; stroke: white; }
+.finding line { stroke: #d50000; stroke-width: 2; stroke-dasharray: 4 2; } .finding path { fill: #d50000; }
 .test.passed rect { fill: #c8e6c9; stroke: #2e7d32; } .test.failed rect { fill: #ffcdd2; stroke: #c62828; }
 g[data-id] { cursor: pointer; } g.selected * { stroke: black !important; stroke-width: 2; }
 #details { margin-top: 8px; min-height: 1.5em; font-family: monospace; }
@@ -240,7 +257,7 @@ g[data-id] { cursor: pointer; } g.selected * { stroke: black !important; stroke-
 <div id="legend"><span><i style="background:#4caf50"></i>leader</span><span><i style="background:#b0bec5"></i>follower</span>
 <span><i style="background:#ff9800"></i>campaigning (a term nobody leads yet)</span><span><i style="background:#e53935"></i>disconnected</span>
 <span><i style="background:#fdd835"></i>slowed</span><span><i style="background:#3949ab"></i>entry applied</span>
-<span><i style="background:#6a1b9a"></i>entry committed</span><span>&#9670; elected leader</span>
+<span><i style="background:#6a1b9a"></i>entry committed</span><span>&#9670; elected leader</span><span style="color:#d50000">&#9660; finding of the safety monitor</span>
 <span>hover for details, click to pin them below</span></div>
 <div id="scroll"><svg xmlns="http://www.w3.org/2000/svg" width=")"
       << width << "\" height=\"" << height << "\">\n<text x=\"8\" y=\"" << kTop + 24 << "\">tests</text><text x=\"8\" y=\""

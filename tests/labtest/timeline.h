@@ -26,6 +26,8 @@ class Timeline {
   void Applied(int server, uint64_t index, int value);
   void TestBegin(int test, const std::string& name);
   void TestEnd(int test, bool passed, const std::string& message, uint64_t rpcs);
+  // A finding of the safety monitor (monitor.h), on `server`'s lane (-1: the tests' lane).
+  void Finding(int server, const std::string& text);
 
   // Writes the page; false (with `error` set) if the file cannot be written.
   bool Write(const std::string& path, std::string* error);
@@ -34,10 +36,10 @@ class Timeline {
   struct Event {
     Micros at;
     int server;  // -1: the cluster
-    enum Kind { ROLE, DOWN, UP, SLOW, APPLY, TEST_BEGIN, TEST_END } kind;
+    enum Kind { ROLE, DOWN, UP, SLOW, APPLY, TEST_BEGIN, TEST_END, FINDING } kind;
     uint64_t a = 0, b = 0;  // ROLE: term, role (0 F, 1 C, 2 L); SLOW: us; APPLY: index, value; TEST_*: test, rpcs
     bool flag = false;      // TEST_END: passed
-    std::string text;       // TEST_*: name or message
+    std::string text;       // TEST_*: name or message; FINDING: what
   };
   void Add(Event event);
 

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""ctest labtest.monitor_and_explore: the safety monitor, explored
+schedules and scripts/shrink, end to end.
+
+    tests/monitor_test.py BUILD_DIR LABTEST
+
+LABTEST is this project's labtest (our crate). Checked:
+- our crate: 200 plain and 50 explored seeds pass with no finding;
+- the monitor cannot change a run: seed 1's trace hash is the same with
+  --no-monitor;
+- an explored run replays exactly (trace hash and the choices applied),
+  --explore-only narrows it, bad lists and --explore without --virtual are
+  refused (exit 2);
+- a mutant of our crate that grants every vote request (`can_vote` always
+  true in RaftCore::handle_request_vote), built here: it passes every test,
+  and the monitor finds a server voting twice in a term in a plain seed and
+  in an explored one; scripts/shrink narrows the explored one to a few
+  choices whose replay still shows it.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "config", "raft_lab_test.yml")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from mutation import build  # noqa: E402
+
+VOTE_RULE = "let can_vote = self.voted_for.is_none() || self.voted_for == Some(request.candidate_id);"
+problems = []
+
+
+def labtest(binary, *args):
+    done = subprocess.run([binary, "-f", CONFIG, *args], capture_output=True, text=True, timeout=900)
+    return done.returncode, done.stdout + done.stderr
+
+
+def expect(condition, what):
+    print(f"monitor_test: {'ok' if condition else 'FAILED'}: {what}")
+    if not condition:
+        problems.append(what)
+
+
+def summary(text):
+    passed = re.search(r"^labtest --virtual: (\d+) of (\d+) runs passed", text, re.M)
+    findings = re.search(r"^findings: (\d+) of (\d+) runs raised findings", text, re.M)
+    return (passed and (int(passed.group(1)), int(passed.group(2))),
+            findings and int(findings.group(1)))
+
+
+def trace(text):
+    found = re.search(r"trace hash ([0-9a-f]{16})", text)
+    return found and found.group(1)
+
+
+def ours(binary):
+    _, text = labtest(binary, "--virtual", "--seed", "3000", "-r", "200")
+    expect(summary(text) == ((200, 200), 0), f"our crate, 200 plain seeds: all pass, no finding ({summary(text)})")
+    _, text = labtest(binary, "--virtual", "--seed", "3000", "-r", "50", "--explore")
+    expect(summary(text) == ((50, 50), 0), f"our crate, 50 explored seeds: all pass, no finding ({summary(text)})")
+    _, with_monitor = labtest(binary, "--virtual", "--seed", "1")
+    _, without = labtest(binary, "--virtual", "--seed", "1", "--no-monitor")
+    expect(trace(with_monitor) is not None and trace(with_monitor) == trace(without),
+           f"the monitor changes nothing: seed 1's trace hash {trace(with_monitor)} with it, {trace(without)} without")
+    runs = [labtest(binary, "--virtual", "--seed", "7", "-t", "1-3", "--explore")[1] for _ in range(2)]
+    applied = [re.search(r"^labtest: explore: .*$", t, re.M) for t in runs]
+    expect(all(applied) and trace(runs[0]) == trace(runs[1]) and applied[0].group(0) == applied[1].group(0),
+           "an explored seed replays exactly (trace hash and choices applied)")
+    _, none = labtest(binary, "--virtual", "--seed", "7", "-t", "1-3", "--explore", "--explore-only", "none")
+    expect(re.search(r"^labtest: explore: 0 of \d+ choices applied: none$", none, re.M) is not None and
+           trace(none) != trace(runs[0]), "--explore-only none applies no choice (another schedule)")
+    code, text = labtest(binary, "--virtual", "--explore", "--explore-only", "q7")
+    expect(code == 2 and "is not a choice" in text, "a bad --explore-only list is refused with exit 2")
+    code, text = labtest(binary, "--explore")
+    expect(code == 2 and "--explore needs --virtual" in text, "--explore without --virtual is refused with exit 2")
+
+
+def vote_everyone(build_dir):
+    work = tempfile.mkdtemp(prefix="monitor-test-")
+    bundle = os.path.join(work, "rust_raft.rs")
+    subprocess.run([os.path.join(ROOT, "scripts", "bundle-server"), "-o", bundle], check=True)
+    source = open(bundle).read()
+    if source.count(VOTE_RULE) != 1:
+        expect(False, "the vote rule of RaftCore::handle_request_vote is where this test expects it")
+        return
+    mutant = os.path.join(work, "vote_everyone.rs")
+    with open(mutant, "w") as f:
+        f.write(source.replace(VOTE_RULE, "let can_vote = true;"))
+    with open(os.path.join(work, "prepare.log"), "w") as log:
+        link_labtest, cache, _ = build.prepare(build_dir, log)
+    bench = build.Workbench(work, 0, cache, mutant)
+    binary = os.path.join(work, "labtest-vote-everyone")
+    ok, error = bench.build(open(mutant, "rb").read(), binary, link_labtest)
+    expect(ok, f"the vote-everyone mutant builds ({error})")
+    if not ok:
+        return
+    # Seeds 980-989 include 985, where a plain run shows it in test 2.
+    _, text = labtest(binary, "--virtual", "--seed", "980", "-r", "10")
+    passed, findings = summary(text)
+    expect(passed == (10, 10) and findings and "one vote per term" in text,
+           f"vote-everyone: every run passes the suite ({passed}), the monitor finds a second vote ({findings} runs)")
+    _, plain = labtest(binary, "--virtual", "--seed", "6", "-t", "1-2")
+    _, explored = labtest(binary, "--virtual", "--seed", "6", "-t", "1-2", "--explore")
+    expect("finding: one vote per term" not in plain and "finding: one vote per term" in explored,
+           "vote-everyone, seed 6: no finding in the plain schedule, one in the explored one")
+    shrink = subprocess.run([os.path.join(ROOT, "scripts", "shrink"), "--labtest", binary, "--seed", "6", "-t", "1-2",
+                             "--finding", "one vote per term"], capture_output=True, text=True, timeout=1800)
+    print(shrink.stdout + shrink.stderr)
+    shrunk = re.search(r"^shrink: (\d+) -> (\d+) choice\(s\) in \d+ runs: (\S+)$", shrink.stdout, re.M)
+    expect(shrink.returncode == 0 and shrunk is not None and 0 < int(shrunk.group(2)) <= 10 < int(shrunk.group(1)),
+           "scripts/shrink narrows the explored seed to at most 10 choices")
+    if shrunk:
+        _, replay = labtest(binary, "--virtual", "--seed", "6", "-t", "1-2", "--explore", "--explore-only", shrunk.group(3))
+        expect("finding: one vote per term" in replay, f"the shrunk replay ({shrunk.group(3)}) still shows the second vote")
+
+
+def main():
+    build_dir, binary = os.path.abspath(sys.argv[1]), sys.argv[2]
+    ours(binary)
+    vote_everyone(build_dir)
+    if problems:
+        print("monitor_test: FAILED:\n  " + "\n  ".join(problems))
+        return 1
+    print("monitor_test: every check as expected")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
