@@ -43,7 +43,7 @@ def main():
         f.write("policy: all\npoints: {1: 10, 2: 10, 3: 10, 4: 10, 5: 10, 6: 10, 7: 10, 8: 10, 9: 10, 10: 5, 11: 5}\n")
     zip_path = os.path.join(base, "autograder.zip")
     subprocess.run([os.path.join(ROOT, "scripts", "make-autograder"), zip_path, "--points", points,
-                    "--virtual-runs", "3", "--real-runs", "0", "--", "--no-syscalls"], check=True)
+                    "--virtual-runs", "3", "--real-runs", "0", "--explore-runs", "3", "--", "--no-syscalls"], check=True)
     subprocess.run(["unzip", "-q", zip_path, "-d", os.path.join(root, "source")], check=True)
 
     home = os.path.expanduser("~")
@@ -120,8 +120,12 @@ def main():
             problems.append(f"{name}: score {results['score']}, expected {expected_score}")
         if words not in results["output"] + " ".join(t["output"] + t["name"] for t in results["tests"]):
             problems.append(f"{name}: '{words}' not in the results")
-        if len(results["tests"]) != 11:
-            problems.append(f"{name}: {len(results['tests'])} tests, expected 11")
+        lab_tests = [t for t in results["tests"] if t["number"] != "monitor"]
+        if [t["number"] for t in lab_tests] != [str(n) for n in range(1, 12)]:
+            problems.append(f"{name}: lab tests {[t['number'] for t in lab_tests]}, expected 1-11")
+        monitor = [t for t in results["tests"] if t["number"] == "monitor"]
+        if any(t["max_score"] != 0 for t in monitor) or len(monitor) > 1:
+            problems.append(f"{name}: the safety monitor's entry must carry no points: {monitor}")
     if problems:
         print("autograder_test:\n  " + "\n  ".join(problems))
         return 1

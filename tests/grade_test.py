@@ -43,6 +43,15 @@ def failures_at(s, test):
     return t["ran"] - t["passed"]
 
 
+def has_finding(s, prop):
+    return any(f["property"] == prop for f in s.get("findings", []))
+
+
+def explored_all_passed(s):
+    e = s.get("explored") or {"ran": 0}
+    return e["ran"] > 0 and e["passed"] == e["ran"]
+
+
 def has_hazard(s, words, thread=None):
     return any(words in h["call"] and (thread is None or thread in h["threads"]) for h in s["hazards"])
 
@@ -67,8 +76,9 @@ def checks():
                 "to elect initial leader (max 60)" in t9["first_failure"]["message"])
 
     return {
-        "rust_raft": (lambda s: passes(s) and no_hazard(s) and s["rules"] == {"breaches": [], "reviews": []},
-                      "every run to pass, no hazard, no rule finding"),
+        "rust_raft": (lambda s: passes(s) and no_hazard(s) and s["rules"] == {"breaches": [], "reviews": []} and
+                      not s["findings"] and explored_all_passed(s),
+                      "every run to pass, explored ones too, no hazard, no finding, no rule finding"),
         "instant_sleep": (fails_test9_mostly, "tests 1-8 to pass and test 9 to fail in most runs (initial election RPCs)"),
         "log_flood": (lambda s: passes(s) and s["largest_log_bytes"] > s["log_cap_bytes"], "to pass with its output capped"),
         "skeleton_stub": (lambda s: fails_first_in(1, "waited too long for leader election")(s) and not s["rules"]["breaches"],
@@ -77,7 +87,9 @@ def checks():
         "figure8_counting": (lambda s: failures_at(s, 11) > 0 and s["tests"][10]["passed"] == 0 and
                              "unexpectedly committed" in s["tests"][10]["first_failure"]["message"],
                              "to fail test 11 by committing early, in every run that gets there"),
-        "no_election_restriction": (lambda s: not s["passed_all"] and first_failure(s) is not None, "to fail some run"),
+        "no_election_restriction": (lambda s: not s["passed_all"] and first_failure(s) is not None and
+                                    has_finding(s, "State Machine Safety"),
+                                    "to fail some run, with State Machine Safety findings"),
         "does_not_compile": (lambda s: not s["builds"] and "E0308" in (s["build_error"] or ""), "a build error naming E0308"),
         "deadlocks": (lambda s: not s["passed_all"] and "timed out before the first test" in (s["failure_outside_tests"] or ""),
                       "to time out before the first test (its setup never finishes)"),
@@ -85,8 +97,8 @@ def checks():
                   "to time out before the first test"),
         "panics": (lambda s: not s["passed_all"] and first_failure(s) is not None and
                    "index out of bounds" in first_failure(s)["first_failure"]["message"], "a panic with its message"),
-        "student_correct": (lambda s: passes(s) and no_hazard(s) and not s["rules"]["breaches"],
-                            "to pass with no hazard and no rule breach"),
+        "student_correct": (lambda s: passes(s) and no_hazard(s) and not s["rules"]["breaches"] and not s["findings"],
+                            "to pass with no hazard, no finding and no rule breach"),
         "student_proxies_in_disconnect": (
             lambda s: passes(s) and has_hazard(s, "raft_commo_save_rpc_proxies", "the test thread") and
             has_hazard(s, "raft_commo_save_rpc_proxies", "the unreliable-network thread") and
@@ -104,7 +116,8 @@ def checks():
         "student_reply_unset": (
             lambda s: passes(s) and has_hazard(s, "rust_raft_server_on_append_entries replied without writing followerAppendOK"),
             "to pass (the stand-in's zeros), with the unset-reply hazard"),
-        "student_command_kept": (lambda s: passes(s) and no_hazard(s), "to pass: the 11 tests miss its bug"),
+        "student_command_kept": (lambda s: passes(s) and no_hazard(s) and has_finding(s, "State Machine Safety"),
+                                 "to pass (the 11 tests miss its bug), and the monitor to find it: State Machine Safety"),
         "student_spawn_in_start": (fails_first_in(7, "still waiting when that thread ended"),
                                    "to abort in test 7, a helper thread ending with its fiber waiting"),
     }
@@ -114,6 +127,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("build_dir")
     parser.add_argument("--virtual-runs", type=int, default=60)
+    parser.add_argument("--explore-runs", type=int, default=20)
     args = parser.parse_args()
     out = os.path.join(args.build_dir, "grade-test")
     ours = os.path.join(args.build_dir, "handin", "rust_raft.rs")
@@ -124,7 +138,8 @@ def main():
     began = time.monotonic()
     run = subprocess.run([os.path.join(ROOT, "scripts", "grade"), *submissions, "--out", out,
                           "--build-dir", args.build_dir, "--virtual-runs", str(args.virtual_runs),
-                          "--real-runs", "0", "--no-syscalls"], capture_output=True, text=True)
+                          "--explore-runs", str(args.explore_runs), "--real-runs", "0", "--no-syscalls"],
+                         capture_output=True, text=True)
     elapsed = time.monotonic() - began
     print(run.stdout)
     if run.returncode != 1:
@@ -147,14 +162,15 @@ def main():
             problems.append(f"{name}: the same seed twice did not give the same trace hash ({s['determinism']})")
     if len(summary) != len(submissions):
         problems.append(f"{len(summary)} summaries for {len(submissions)} submissions")
-    print(f"grade_test: {len(submissions)} submissions graded in {elapsed:.0f} s ({args.virtual_runs} virtual runs each)")
+    print(f"grade_test: {len(submissions)} submissions graded in {elapsed:.0f} s ({args.virtual_runs} virtual and "
+          f"{args.explore_runs} explored runs each)")
 
     # The real-time path: budgets and classification outside virtual time.
     real_out = os.path.join(args.build_dir, "grade-test-real")
     real = subprocess.run([os.path.join(ROOT, "scripts", "grade"),
                            os.path.join(SUBMISSIONS, "skeleton_stub.rs"), os.path.join(SUBMISSIONS, "deadlocks.rs"),
                            os.path.join(SUBMISSIONS, "student_timer_thread.rs"),
-                           "--out", real_out, "--build-dir", args.build_dir, "--virtual-runs", "0",
+                           "--out", real_out, "--build-dir", args.build_dir, "--virtual-runs", "0", "--explore-runs", "0",
                            "--real-runs", "1", "--real-stall", "30", "--no-syscalls"], capture_output=True, text=True)
     print(real.stdout)
     real_summary = load(real_out)

@@ -87,7 +87,7 @@ def main():
     listener = Listener()
     files = [os.path.join(SUBMISSIONS, f"{name}.rs") for name in HOSTILE] + [os.path.join(SUBMISSIONS, "student_correct.rs")]
     run = subprocess.run([os.path.join(ROOT, "scripts", "grade"), *files, "--out", out, "--build-dir", build_dir,
-                          "--virtual-runs", "2", "--real-runs", "0", "--real-stall", "20", "--syscall-tests", "1"],
+                          "--virtual-runs", "2", "--explore-runs", "0", "--real-runs", "0", "--real-stall", "20", "--syscall-tests", "1"],
                          capture_output=True, text=True)
     listener.close()
     print(run.stdout)

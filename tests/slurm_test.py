@@ -24,7 +24,7 @@ from slurm_cluster import LocalSlurm  # noqa: E402
 
 CLASS = ["student_correct", "skeleton_stub", "figure8_counting", "no_heartbeats", "student_heartbeat_loop",
          "student_proxies_in_disconnect"]
-OPTIONS = ["--virtual-runs", "8", "--real-runs", "0", "--no-syscalls"]
+OPTIONS = ["--virtual-runs", "8", "--explore-runs", "4", "--real-runs", "0", "--no-syscalls"]
 
 
 def table(report_path, out):

@@ -86,7 +86,8 @@ def main():
     argv = [sys.executable, os.path.join(ROOT, "scripts", "grade"), server,
             "--out", os.path.join(results_dir, "grade"), "--build-dir", os.path.join(AUTOGRADER, "build"),
             "--skip-prepare", "--gradescope", results_file,
-            "--virtual-runs", str(settings.get("virtual_runs", 200)), "--real-runs", str(settings.get("real_runs", 1))]
+            "--virtual-runs", str(settings.get("virtual_runs", 200)), "--real-runs", str(settings.get("real_runs", 1)),
+            "--explore-runs", str(settings.get("explore_runs", 50))]
     if points_file:
         argv += ["--points", points_file]
     argv += settings.get("grade_options", [])

@@ -70,6 +70,9 @@ def parser():
                    help="the tests of the real-time run watched by strace (1-3: about 40 s)")
     p.add_argument("--virtual-runs", type=int, default=200, metavar="N", help="virtual-time seeds per submission (200)")
     p.add_argument("--real-runs", type=int, default=1, metavar="M", help="real-time runs per submission (1)")
+    p.add_argument("--explore-runs", type=int, default=50, metavar="E",
+                   help="explored seeds per submission (50): wider schedules the real framework can also produce "
+                        "(labtest --explore); their failures and findings are reported beside the verdict")
     p.add_argument("--first-seed", type=int, default=1, help="the first seed (1): seeds S..S+N-1")
     p.add_argument("--freeze", type=int, default=0, metavar="MS",
                    help="whole-process freezes of MS ms every 10-20 s (virtual: --freeze; real: SIGSTOP)")
@@ -143,14 +146,16 @@ def plan_shards(subs, args, n):
     round-robin; one submission alone is split by seeds."""
     virtual = list(range(args.first_seed, args.first_seed + args.virtual_runs))
     real = list(range(args.first_seed, args.first_seed + args.real_runs))
+    explore = list(range(args.first_seed, args.first_seed + args.explore_runs))
     parts = []
     for k in range(1, n + 1):
         if len(subs) > 1:
             names = [s.name for s in subs if (s.index % n) == k - 1]
-            parts.append({"shard": k, "names": names, "virtual_seeds": virtual, "real_seeds": real})
+            parts.append({"shard": k, "names": names, "virtual_seeds": virtual, "real_seeds": real,
+                          "explore_seeds": explore})
         else:
             parts.append({"shard": k, "names": [s.name for s in subs], "virtual_seeds": chunk(virtual, k, n),
-                          "real_seeds": chunk(real, k, n)})
+                          "real_seeds": chunk(real, k, n), "explore_seeds": chunk(explore, k, n)})
     return {"by": "submission" if len(subs) > 1 else "seed", "of": n, "parts": parts,
             "order": [s.name for s in subs]}
 
@@ -160,7 +165,7 @@ def check_args(args):
         args.shard = parse_shard(args.shard)
     if args.gradescope and len(args.submissions) + len(args.git) > 1:
         raise GradeError("--gradescope FILE is for one submission; use --gradescope-dir DIR for more")
-    if args.virtual_runs < 0 or args.real_runs < 0 or args.jobs < 1 or args.real_jobs < 1:
+    if args.virtual_runs < 0 or args.real_runs < 0 or args.explore_runs < 0 or args.jobs < 1 or args.real_jobs < 1:
         raise GradeError("run counts must not be negative, --jobs and --real-jobs at least 1")
     if args.lab and not os.path.isdir(args.lab):
         raise GradeError(f"--lab '{args.lab}' is not a directory")
@@ -203,6 +208,8 @@ def grade(args):
         subs = [s for s in subs if s.name in mine["names"]]
         args.virtual_seeds, args.real_seed_list = mine["virtual_seeds"], mine["real_seeds"]
         args.virtual_runs, args.real_runs = len(mine["virtual_seeds"]), len(mine["real_seeds"])
+        args.explore_seeds = mine.get("explore_seeds", [])
+        args.explore_runs = len(args.explore_seeds)
         first_seed_here = plan["by"] == "submission" or k == 1
         state.write_shard(out, k, n, plan, " ".join(sys.argv[1:]), complete=False)
     sandbox = Sandbox(enabled=not args.no_sandbox, processes=args.processes)
@@ -249,8 +256,8 @@ def grade(args):
     summaries = [report.summarize(s, args.log_cap << 10) for s in subs]
     elapsed = time.monotonic() - began
     part = f"part {args.shard[0]} of {args.shard[1]}: " if args.shard else ""
-    footer = (f"\n{part}{len(subs)} submission(s), {args.virtual_runs} virtual and {args.real_runs} real-time run(s) "
-              f"each, in {elapsed:.0f} s ({built_at - began:.0f} s building); report: {out}/report.txt, grades.csv, "
+    footer = (f"\n{part}{len(subs)} submission(s), {args.virtual_runs} virtual, {args.explore_runs} explored and "
+              f"{args.real_runs} real-time run(s) each, in {elapsed:.0f} s ({built_at - began:.0f} s building); report: {out}/report.txt, grades.csv, "
               "*/summary.json")
     print(report.write_all(out, summaries, footer, args.breach_fails) + footer)
     write_gradescope(summaries, args.gradescope, args.gradescope_dir, points)

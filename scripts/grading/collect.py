@@ -26,6 +26,7 @@ class Submission:
         self.timeline = None
         self.lock = threading.Lock()
         self.stopped_early = None
+        self.explore_stopped = False  # explored runs stopped after 3 that hung or crashed
         self.rules = None            # findings of the rules check (rules.py)
         self.syscalls = None         # what one watched run did (syscalls.py)
         self.rule1 = []              # files other than server.rs changed (git submissions)

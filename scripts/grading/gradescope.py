@@ -105,6 +105,16 @@ def results(summary, config, execution_time=None):
             tests.append({"name": f"TEST {test}: {TITLES[test - 1]}", "number": str(test), "score": 0.0,
                           "max_score": float(config["points"][test]), "status": "failed", "output": why,
                           "visibility": config["visibility"]})
+    if summary["builds"]:
+        # The safety monitor's findings, beside the points (no points of its own).
+        findings = summary.get("findings", [])
+        lines = [f"{f['property']}: in {f['runs']} run(s); first: {f['first']}" + (f"\nreplay: {f['replay']}" if f.get("replay") else "")
+                 for f in findings] or ["no finding: no two leaders in a term, no second vote in a term, no two commands "
+                                        "applied at one index, applies in order, terms never decreasing, at most 10 "
+                                        "heartbeats a second to each follower"]
+        tests.append({"name": "Safety monitor: Figure 2's guarantees on every run (beside the grade, no points)",
+                      "number": "monitor", "score": 0.0, "max_score": 0.0, "status": "failed" if findings else "passed",
+                      "output": "\n".join(lines), "visibility": config["visibility"]})
     breaches = len((summary.get("rules") or {}).get("breaches", []))
     penalty = min(total, breaches * config["breach_penalty"])
     header = [f"{summary['submission']}: {verdict(summary)}"]

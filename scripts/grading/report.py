@@ -21,7 +21,10 @@ def after_third_hang(runs):
 
 
 def summarize(sub, log_cap_bytes):
-    runs = sorted(after_third_hang(sub.runs), key=lambda r: (r["mode"] != "virtual", r["seed"]))  # replayable ones first
+    every_run = sorted(after_third_hang(sub.runs), key=lambda r: (r["mode"] != "virtual", r["seed"]))  # replayable ones first
+    # Explored runs (--explore-runs) are reported beside the verdict, never in it.
+    explored = [r for r in every_run if r["mode"] == "explore"]
+    runs = [r for r in every_run if r["mode"] != "explore"]
     # A crate that starts OS threads: those run in real time beside the
     # virtual world, so its virtual runs are no replays and no verdict.
     virtual_inexact = any(r["mode"] == "virtual" and r.get("foreign_threads") for r in runs)
@@ -50,6 +53,7 @@ def summarize(sub, log_cap_bytes):
         "warnings": sub.warnings,
         "files_flagged": sub.flags,
         "runs": {"virtual": len(virtual_all), "real": len(real_all), "passed": len(passing),
+                 "with_findings": runs_with_findings(every_run), "explored": len(explored),
                  "suite_defect": sum(1 for r in runs if r["kind"] == "defect"), "by_outcome": kinds},
         "passed_all": sub.built and len(counted) > 0 and all(r["kind"] == "pass" for r in counted) and not sub.stopped_early,
         "stopped_early": sub.stopped_early,
@@ -73,6 +77,8 @@ def summarize(sub, log_cap_bytes):
         "largest_log_bytes": max((r["log_bytes"] for r in runs), default=0),
         "log_cap_bytes": log_cap_bytes,
         "hazards": hazard_summary(runs),
+        "findings": finding_summary(every_run),
+        "explored": explored_summary(explored),
         "virtual_runs_inexact": virtual_inexact,
         "notes": note_summary(runs),
         "rules": sub.rules,
@@ -118,6 +124,41 @@ def hazard_summary(runs):
     return list(kinds.values())
 
 
+def finding_summary(runs):
+    """Each property the safety monitor found broken, over all runs: in how
+    many runs, and the first run in replay order that broke it (its first
+    finding of that property, with the command that replays it)."""
+    kinds = {}
+    for r in runs:
+        seen = set()
+        for f in r.get("findings", []):
+            entry = kinds.get(f["property"])
+            if entry is None:
+                entry = kinds[f["property"]] = {"property": f["property"], "runs": 0, "count": 0, "first": f["line"],
+                                                "first_run": {"mode": r["mode"], "seed": r["seed"], "test": f["test"]},
+                                                "replay": f.get("replay"), "shrink": f.get("shrink"), "log": r.get("log")}
+            entry["count"] += 1
+            if f["property"] not in seen:
+                seen.add(f["property"])
+                entry["runs"] += 1
+    return list(kinds.values())
+
+
+def explored_summary(explored):
+    """Explored runs: how many passed, the first failure in seed order (with
+    its replay and the command that shrinks its schedule)."""
+    ordered = sorted(explored, key=lambda r: r["seed"])
+    first = next((r for r in ordered if r["kind"] not in ("pass", "defect")), None)
+    return {"ran": len(ordered), "passed": sum(1 for r in ordered if r["kind"] == "pass"),
+            "first_failure": first and {"test": first["test"], "message": first["message"], "seed": first["seed"],
+                                        "replay": first.get("replay"), "shrink": first.get("shrink"),
+                                        "log": first.get("log")}}
+
+
+def runs_with_findings(runs):
+    return sum(1 for r in runs if r.get("findings"))
+
+
 def note_summary(runs):
     """Each kind of note once (the first run's wording), kinds told apart
     by their words, not their numbers."""
@@ -147,10 +188,25 @@ def rules_cell(s):
     return f"{len(rules['breaches'])}/{len(rules['reviews'])}"
 
 
+def findings_cell(s):
+    """Runs with findings of the safety monitor, of all runs ("-": none)."""
+    with_findings = s["runs"].get("with_findings", 0)
+    return f"{with_findings}/{all_runs(s)}" if with_findings else "-"
+
+
+def all_runs(s):
+    return s["runs"]["virtual"] + s["runs"]["real"] + s["runs"].get("explored", 0)
+
+
+def explored_cell(s):
+    e = s.get("explored") or {"ran": 0}
+    return f"{e['passed']}/{e['ran']}" if e["ran"] else "-"
+
+
 def table(summaries, breach_fails=False):
     width = max([10] + [len(s["submission"]) for s in summaries])
     head = f"{'submission':<{width}}  builds  " + " ".join(f"{'T' + str(t):>7}" for t in range(1, NTESTS + 1)) + \
-        "   real  RPCs (median)  hazards  rules  verdict"
+        "   real  explored  RPCs (median)  hazards  findings  rules  verdict"
     lines = [head, "-" * len(head)]
     for s in summaries:
         if s.get("no_submission"):
@@ -166,7 +222,9 @@ def table(summaries, breach_fails=False):
         real = f"{s['real']['passed']}/{s['real']['ran']}" if s["real"]["ran"] else "-"
         rpcs = f"{s['total_rpc_median']:.0f}" if s["total_rpc_median"] is not None else "-"
         lines.append(f"{s['submission']:<{width}}  yes     " + " ".join(f"{c:>7}" for c in cells) +
-                     f"   {real:>4}  {rpcs:>13}  {len(s['hazards']):>7}  {rules_cell(s):>5}  {verdict(s, breach_fails)}")
+                     f"   {real:>4}  {explored_cell(s):>8}  {rpcs:>13}  {len(s['hazards']):>7}  {findings_cell(s):>8}  "
+                     f"{rules_cell(s):>5}  "
+                     f"{verdict(s, breach_fails)}")
     lines.append("")
     for s in summaries:
         notes = notes_of(s)
@@ -207,6 +265,23 @@ def notes_of(s):
         also = f"; also from {others} other thread(s): {', '.join(h['threads'][1:])}" if others else ""
         notes.append(f"  hazard: {h['first_line']} [in {h['runs']} of {total} runs; first {h['first_run']['mode']} seed "
                      f"{h['first_run']['seed']}{also}; log {h['log']}]")
+    e = s.get("explored")
+    if e and e["first_failure"]:
+        f = e["first_failure"]
+        notes.append(f"  explored schedules (beside the verdict): {e['ran'] - e['passed']} of {e['ran']} failed; first: "
+                     f"test {f['test']}: {f['message']}  [explore seed {f['seed']}; log {f['log']}]")
+        if f.get("replay"):
+            notes.append(f"      replay: {f['replay']}")
+        if f.get("shrink"):
+            notes.append(f"      shrink: {f['shrink']}")
+    for f in s.get("findings", []):
+        first = f["first_run"]
+        notes.append(f"  finding (beside the verdict): {f['first']} [{f['property']} in {f['runs']} of {all_runs(s)} runs; "
+                     f"first {first['mode']} seed {first['seed']}; log {f['log']}]")
+        if f.get("replay"):
+            notes.append(f"      replay: {f['replay']}")
+        if f.get("shrink"):
+            notes.append(f"      shrink: {f['shrink']}")
     for n in s["notes"]:
         notes.append(f"  note: {n}")
     rules = s.get("rules")
@@ -248,7 +323,8 @@ def write_csv(path, summaries, breach_fails=False):
         w = csv.writer(f)
         w.writerow(["submission", "builds", "verdict", "runs", "passed", "suite_defect_runs"] +
                    [f"test{t}" for t in range(1, NTESTS + 1)] +
-                   ["real_passed", "total_rpc_median", "hazards", "rule_breaches", "rule_reviews",
+                   ["real_passed", "explored_passed", "total_rpc_median", "hazards", "findings", "rule_breaches",
+                    "rule_reviews",
                     "first_failure", "build_error", "files_flagged", "commit"])
         for s in summaries:
             first = next((t["first_failure"]["message"] for t in s["tests"] if t["first_failure"]), "")
@@ -256,9 +332,10 @@ def write_csv(path, summaries, breach_fails=False):
             w.writerow([s["submission"], "yes" if s["builds"] else "no", verdict(s, breach_fails),
                         s["runs"]["virtual"] + s["runs"]["real"], s["runs"]["passed"], s["runs"]["suite_defect"]] +
                        [f"{t['passed']}/{t['ran']}" for t in s["tests"]] +
-                       [f"{s['real']['passed']}/{s['real']['ran']}",
+                       [f"{s['real']['passed']}/{s['real']['ran']}", explored_cell(s),
                         s["total_rpc_median"] if s["total_rpc_median"] is not None else "",
                         "; ".join(h["first_line"] for h in s["hazards"]),
+                        "; ".join(f"{f['property']} in {f['runs']} run(s): {f['first']}" for f in s.get("findings", [])),
                         "; ".join(f"line {f['line']}: {f['what']}" for f in rules.get("breaches", [])),
                         "; ".join(f"line {f['line']}: {f['what']}" for f in rules.get("reviews", [])),
                         first or s["failure_outside_tests"] or s.get("no_submission") or s.get("not_graded") or "",

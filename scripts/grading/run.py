@@ -116,6 +116,10 @@ def run_labtest(argv, folder, sandbox, wall_budget, cpu_budget, memory, cap, fre
 HAZARD = re.compile(r"^labtest: hazard: (?P<call>.+?) from (?P<thread>.+?), (?P<count>\d+) times? (?P<tests>.+?), "
                     r"first in (?P<first>.+?) at (?P<at>[\d.]+) s(?: on server (?P<server>\d+))? \((?P<rule>.*)\)$", re.M)
 NOTE = re.compile(r"^labtest: note: (.*)$", re.M)
+# The safety monitor's findings (monitor.h): beside the verdict, never instead of it.
+FINDING = re.compile(r"^labtest: finding: (?P<property>[^:]+): (?P<detail>.+) \(test (?P<test>-?\d+), at (?P<at>[\d.]+) s; "
+                     r"servers (?P<servers>[^)]*)\)$", re.M)
+MORE_FINDINGS = re.compile(r"^labtest: finding: (\d+) more finding", re.M)
 # A virtual run of a crate that starts OS threads (they run in real time
 # beside the virtual world): not an exact replay.
 FOREIGN_THREADS = re.compile(r"^labtest --virtual: note: the crate started \d+ OS thread", re.M)
@@ -129,6 +133,20 @@ def hazards_of(text):
                       "first": m["first"], "at_seconds": float(m["at"]),
                       "server": int(m["server"]) if m["server"] is not None else None, "rule": m["rule"],
                       "line": m.group(0)[len("labtest: hazard: "):]})
+    return found
+
+
+def findings_of(text):
+    """The safety monitor's finding lines a run printed, parsed."""
+    found = []
+    for m in FINDING.finditer(text):
+        found.append({"property": m["property"], "detail": m["detail"], "test": int(m["test"]),
+                      "at_seconds": float(m["at"]), "servers": [int(x) for x in re.findall(r"S(\d+)", m["servers"])],
+                      "line": m.group(0)[len("labtest: finding: "):]})
+    more = MORE_FINDINGS.search(text)
+    if more:
+        found.append({"property": "more", "detail": f"{more.group(1)} more not listed", "test": 0, "at_seconds": 0,
+                      "servers": [], "line": more.group(0)[len("labtest: finding: "):]})
     return found
 
 
@@ -182,8 +200,10 @@ def classify(text, code, killed, cpu_budget):
 
 def labtest_argv(sub, args, mode, seed):
     argv = [sub.labtest, "-f", CONFIG]
-    if mode == "virtual":
+    if mode in ("virtual", "explore"):
         argv += ["--virtual", "--seed", str(seed), "--watchdog", str(args.watchdog)]
+        if mode == "explore":
+            argv.append("--explore")  # after --watchdog: replays repeat what follows it
         if args.freeze:
             argv += ["--freeze", str(args.freeze)]
     else:
@@ -203,7 +223,7 @@ def framework_flags(args):
 
 
 def one_run(sub, args, out, mode, seed, sandbox):
-    virtual = mode == "virtual"
+    virtual = mode in ("virtual", "explore")
     argv = labtest_argv(sub, args, mode, seed)
     wall = args.virtual_wall if virtual else args.real_wall
     cpu = args.virtual_cpu if virtual else args.real_cpu
@@ -216,21 +236,38 @@ def one_run(sub, args, out, mode, seed, sandbox):
     run = {"mode": mode, "seed": seed, "kind": kind, "test": test, "message": message, "exit": code,
            "wall": round(seconds, 3), "cpu": round(cpu_seconds, 3), "rpcs": int(rpcs.group(1)) if rpcs else None,
            "trace": trace.group(1) if trace else None, "log_bytes": total, "freezes": freezes,
-           "hazards": hazards_of(text), "notes": NOTE.findall(text),
+           "hazards": hazards_of(text), "findings": [f for f in findings_of(text) if f["property"] != "more"],
+           "notes": NOTE.findall(text),
            "foreign_threads": bool(FOREIGN_THREADS.search(text))}
     if kind == "pass" and code != 0:
         run["notes"].append(f"the process ended with {'signal ' + str(-code) if code < 0 else 'exit status ' + str(code)} "
                             "after the suite had printed ALL TESTS PASSED (the verdict stands)")
-    if kind != "pass" or run["hazards"]:
+    if kind != "pass" or run["hazards"] or run["findings"]:
         path = os.path.join(out, sub.name, "runs", f"{mode}-seed{seed}.log")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(" ".join(argv) + "\n\n" + text)
         run["log"] = os.path.relpath(path, out)
-    if kind != "pass" and virtual:
-        run["replay"] = " ".join([sub.labtest, "-f", CONFIG, "--virtual", "--seed", str(seed),
-                                  "-t", f"1-{max(test, 1)}"] + argv[argv.index("--watchdog") + 2:])
+    if virtual:
+        def replay(last_test):
+            return " ".join([sub.labtest, "-f", CONFIG, "--virtual", "--seed", str(seed), "-t", f"1-{max(last_test, 1)}"] +
+                            argv[argv.index("--watchdog") + 2:])
+        if kind != "pass":
+            run["replay"] = replay(test)
+            if mode == "explore" and kind in ("fail", "abort"):
+                run["shrink"] = shrink_command(sub, seed, test)
+        for finding in run["findings"]:
+            finding["replay"] = replay(finding["test"])
+            if mode == "explore":
+                finding["shrink"] = shrink_command(sub, seed, finding["test"], finding["property"])
     return run
+
+
+def shrink_command(sub, seed, test, finding=None):
+    """The command that narrows an explored run's choices down to the few
+    that still show its failure or finding (scripts/shrink)."""
+    command = f"scripts/shrink --labtest {sub.labtest} --seed {seed} -t 1-{max(test, 1)}"
+    return command + (f" --finding '{finding}'" if finding else "")
 
 
 def run_all(subs, args, out, sandbox, progress):
@@ -250,6 +287,18 @@ def run_all(subs, args, out, sandbox, progress):
                 sub.stopped_early = f"virtual runs stopped after {len(hung)} that hung or crashed"
         return run
 
+    def explore_job(sub, seed):
+        with sub.lock:
+            if sub.stopped_early or sub.explore_stopped:
+                return None
+        run = one_run(sub, args, out, "explore", seed, sandbox)
+        with sub.lock:
+            sub.runs.append(run)
+            hung = [r for r in sub.runs if r["mode"] == "explore" and r["kind"] in ("timeout", "crash", "panic")]
+            if len(hung) >= 3:
+                sub.explore_stopped = True
+        return run
+
     def real_job(sub, seed):
         run = one_run(sub, args, out, "real", seed, sandbox)
         with sub.lock:
@@ -261,6 +310,8 @@ def run_all(subs, args, out, sandbox, progress):
             futures.append(real_pool.submit(real_job, sub, seed))
     for seed, sub in virtual_order(subs, args):
         futures.append(virtual_pool.submit(virtual_job, sub, seed))
+    for seed, sub in explore_order(subs, args):
+        futures.append(virtual_pool.submit(explore_job, sub, seed))
     done = 0
     for future in futures:
         future.result()
@@ -279,6 +330,16 @@ def seed_range(args, count):
 
 def virtual_order(subs, args):
     seeds = getattr(args, "virtual_seeds", None) or seed_range(args, args.virtual_runs)
+    for seed in seeds:
+        for sub in subs:
+            if sub.built:
+                yield seed, sub
+
+
+def explore_order(subs, args):
+    seeds = getattr(args, "explore_seeds", None)
+    if seeds is None:
+        seeds = seed_range(args, getattr(args, "explore_runs", 0))
     for seed in seeds:
         for sub in subs:
             if sub.built:
