@@ -4,4 +4,5 @@
 //! score.
 
 pub mod json;
+pub mod mutate;
 pub mod rules;

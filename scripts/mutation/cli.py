@@ -1,0 +1,173 @@
+"""The entry point: scripts/mutation-score."""
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import build, judge, mutants, report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CONFIG = os.path.join(ROOT, "config", "raft_lab_test.yml")
+
+USAGE = """The grade's mutation score: how many small bugs put into a server.rs the
+grade catches, with the suite alone, with the safety monitor, and with
+explored schedules too.
+
+    scripts/mutation-score SERVER_RS [--modules protocol,node,fibers] [--sample N]
+                           [--seeds S] [--jobs J] [--equivalent FILE] [--out DIR]
+
+Each mutant (scripts/grade-tools' raft-mutate: flipped comparisons and
+booleans, swapped && and ||, dropped negations, conditions made constant,
+off-by-one on + 1 / - 1, statements removed, bool results made constant) is
+built and linked into the stand-in's labtest and judged in three modes: S
+plain virtual seeds (suite: a failed run kills it; + monitor: a finding
+does too) and S explored seeds (+ exploration). Mutants marked equivalent
+in FILE (one per line, 'ID<TAB>REASON': a person says why it cannot change
+behaviour) are not judged; mutants that do not build are not counted.
+Prints killed / survived / timed out per mode, the score, the survivors;
+DIR/report.txt and DIR/results.json keep them.
+"""
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="scripts/mutation-score", description=USAGE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("server_rs")
+    p.add_argument("--modules", help="mutate only inside these top-level modules, e.g. protocol,node,fibers")
+    p.add_argument("--sample", type=int, default=0, help="judge N mutants drawn evenly across operators (0: all)")
+    p.add_argument("--sample-seed", type=int, default=1)
+    p.add_argument("--seeds", type=int, default=20, help="plain and explored seeds per mutant (20 each)")
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants at once (the cores)")
+    p.add_argument("--equivalent", default=os.path.join(ROOT, "tests", "mutation", "equivalent.txt"),
+                   help="the mutants a person marked equivalent (tests/mutation/equivalent.txt)")
+    p.add_argument("--out", default="mutation-out")
+    p.add_argument("--build-dir", default=os.path.join(ROOT, "build-grade"))
+    p.add_argument("--wall", type=float, default=120,
+                   help="seconds per labtest process of S seeds (120; the first seed alone gets a quarter)")
+    p.add_argument("--list", action="store_true", help="only list the mutants (id and line)")
+    p.add_argument("--rescore", action="store_true",
+                   help="judge nothing: apply the equivalent list to DIR/results.json (--out) and print the table again")
+    args = p.parse_args(argv)
+    if not os.path.isfile(args.server_rs):
+        p.error(f"'{args.server_rs}' is not a file")
+    if args.seeds < 1 or args.jobs < 1 or args.sample < 0:
+        p.error("--seeds and --jobs must be at least 1, --sample not negative")
+    return args
+
+
+def say(text):
+    print(f"mutation-score: {text}", file=sys.stderr, flush=True)
+
+
+def rescore(args):
+    """The table of an earlier run again, with the equivalent list as it is
+    now: a mutant a person has since marked is no longer counted (its
+    outcome stays in results.json)."""
+    path = os.path.join(args.out, "results.json")
+    if not os.path.isfile(path):
+        print(f"mutation-score: --rescore: no {path}", file=sys.stderr)
+        return 2
+    try:
+        equivalents = mutants.load_equivalents(args.equivalent)
+    except mutants.MutationError as error:
+        print(f"mutation-score: {error}", file=sys.stderr)
+        return 2
+    import json
+    results = json.load(open(path))
+    for r in results:
+        if r["id"] in equivalents:
+            r["judged_as"] = r.get("judged_as", r["status"])
+            r["status"], r["reason"] = "equivalent", equivalents[r["id"]]
+        elif r["status"] == "equivalent" and r.get("judged_as"):
+            r["status"] = r.pop("judged_as")
+    for r in results:
+        judged = r.get("modes")
+        if r["status"] == "equivalent" and judged and any(v["outcome"] != "survived" for v in judged.values()):
+            say(f"warning: marked equivalent, but a run told it apart: {r['id']} ({judged['explore']['by']})")
+    title = open(os.path.join(args.out, "report.txt")).readline().strip().split(" (rescored")[0] + \
+        " (rescored with " + os.path.relpath(args.equivalent, ROOT) + ")"
+    print(report.write(args.out, results, title))
+    return 0
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.rescore:
+        return rescore(args)
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    began = time.monotonic()
+    with open(os.path.join(out, "prepare.log"), "w") as log:
+        link_labtest, cache, tool = build.prepare(os.path.abspath(args.build_dir), log)
+    modules = args.modules.split(",") if args.modules else None
+    try:
+        every = mutants.listed(tool, args.server_rs, modules)
+        equivalents = mutants.load_equivalents(args.equivalent)
+    except mutants.MutationError as error:
+        print(f"mutation-score: {error}", file=sys.stderr)
+        return 2
+    chosen = mutants.sample(every, args.sample, args.sample_seed)
+    if args.list:
+        for m in chosen:
+            print(f"{m['line']:>5}  {m['id']}")
+        return 0
+    say(f"{len(every)} mutants of {args.server_rs}; judging {len(chosen)} with {args.seeds} plain and "
+        f"{args.seeds} explored seeds each")
+    source = open(args.server_rs, "rb").read()
+    benches = build.Workbenches(os.path.join(out, "work"), args.jobs, cache, args.server_rs)
+    labtests = os.path.join(out, "labtests")
+    os.makedirs(labtests, exist_ok=True)
+
+    def one(index, m):
+        result = dict(m, status="judged")
+        if m["id"] in equivalents:
+            return dict(result, status="equivalent", reason=equivalents[m["id"]])
+        labtest = os.path.join(labtests, f"mutant-{index}")
+        bench = benches.take()
+        try:
+            ok, error = bench.build(mutants.apply(source, m), labtest, link_labtest)
+        finally:
+            benches.give(bench)
+        if not ok:
+            return dict(result, status="unviable", error=error)
+        result["modes"], result["hashes"] = judge.judge(labtest, CONFIG, args.seeds, args.first_seed, args.wall)
+        os.remove(labtest)
+        return result
+
+    # The file itself first: it must pass every mode, or no mutant's
+    # outcome means anything (and a judge that cannot tell a pass would
+    # call every mutant killed).
+    original = one(-1, {"id": "the original", "start": 0, "end": 0, "to": "", "operator": "none", "line": 0,
+                        "module": "", "function": "", "from": ""})
+    if original["status"] != "judged" or any(v["outcome"] != "survived" for v in original["modes"].values()):
+        why = original.get("error") or "; ".join(f"{k}: {v['outcome']} ({v['by']})" for k, v in original["modes"].items())
+        print(f"mutation-score: {args.server_rs} itself does not pass every mode, so no mutant can be judged: {why}",
+              file=sys.stderr)
+        return 2
+    say("the original passes every mode")
+
+    def judged(index, m):
+        result = one(index, m)
+        if result["status"] == "judged" and result["modes"]["explore"]["outcome"] == "survived":
+            result["unchanged"] = judge.unchanged(result["hashes"], original["hashes"])
+        result.pop("hashes", None)
+        return result
+
+    results = [None] * len(chosen)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(judged, i, m): i for i, m in enumerate(chosen)}
+        for done, future in enumerate(futures, 1):
+            results[futures[future]] = future.result()
+            if done % 10 == 0 or done == len(chosen):
+                say(f"{done} of {len(chosen)} mutants judged ({time.monotonic() - began:.0f} s)")
+    unused = set(equivalents) - {m["id"] for m in every}
+    title = (f"mutation score of {args.server_rs}" + (f" (modules {args.modules})" if args.modules else "") +
+             f": {args.seeds} plain + {args.seeds} explored seeds per mutant, {time.monotonic() - began:.0f} s")
+    print(report.write(out, results, title))
+    if unused:
+        say(f"note: {len(unused)} mutant(s) marked equivalent in {args.equivalent} no longer exist: " +
+            "; ".join(sorted(unused)))
+    return 0

@@ -1,0 +1,63 @@
+"""Mutants: what raft-mutate makes of a server.rs, a deterministic sample
+of them, and the list of mutants a person marked equivalent (they cannot
+change behaviour), with the reason."""
+import json
+import os
+import random
+import subprocess
+
+
+class MutationError(Exception):
+    pass
+
+
+def listed(tool, server_rs, modules):
+    """Every mutant of server_rs, as raft-mutate lists them."""
+    argv = [tool, server_rs] + (["--modules", ",".join(modules)] if modules else [])
+    run = subprocess.run(argv, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise MutationError(f"raft-mutate failed on {server_rs}: {run.stderr.strip()}")
+    return json.loads(run.stdout)
+
+
+def sample(mutants, count, seed):
+    """`count` of them (all if count is 0 or more than there are), chosen
+    by `seed` evenly across operators, in source order."""
+    if not count or count >= len(mutants):
+        return list(mutants)
+    rng = random.Random(seed)
+    by_operator = {}
+    for m in mutants:
+        by_operator.setdefault(m["operator"], []).append(m)
+    chosen = []
+    # Each operator its share (at least one), the rest by lot.
+    for group in by_operator.values():
+        share = max(1, round(count * len(group) / len(mutants)))
+        chosen += rng.sample(group, min(share, len(group)))
+    if len(chosen) > count:
+        chosen = rng.sample(chosen, count)
+    return sorted(chosen, key=lambda m: (m["start"], m["end"], m["to"]))
+
+
+def apply(source_bytes, mutant):
+    """The file's bytes with the mutant applied (offsets are byte offsets)."""
+    return source_bytes[:mutant["start"]] + mutant["to"].encode() + source_bytes[mutant["end"]:]
+
+
+def load_equivalents(path):
+    """{mutant id: reason} from a checked-in list: one mutant per line,
+    'ID<TAB>REASON'; '#' starts a comment line. A line without a reason is
+    refused: a person must say why the mutant cannot change behaviour."""
+    if not path or not os.path.isfile(path):
+        return {}
+    marked = {}
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            mutant_id, _, reason = line.partition("\t")
+            if not reason.strip():
+                raise MutationError(f"{path}:{number}: no reason given (expected 'ID<TAB>REASON')")
+            marked[mutant_id.strip()] = reason.strip()
+    return marked

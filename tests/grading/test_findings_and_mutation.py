@@ -1,0 +1,165 @@
+"""The safety monitor's and the explorer's lines as the grade reads them,
+the report's findings and explored columns, scripts/shrink's list handling
+and delta debugging, and scripts/mutation-score's stages (sample,
+equivalents, judge's reading of labtest's summary), without building or
+running a crate."""
+import importlib.machinery
+import importlib.util
+import os
+
+import pytest
+
+from grading import report, run
+from grading.collect import Submission
+from mutation import judge, mutants
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_shrink():
+    loader = importlib.machinery.SourceFileLoader("shrink", os.path.join(ROOT, "scripts", "shrink"))
+    spec = importlib.util.spec_from_loader("shrink", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+FINDING_TEXT = (
+    "TEST 1: Initial election\nTEST 1 Passed\nALL TESTS PASSED\n"
+    "labtest: finding: one vote per term: S4 granted its vote in term 2 to S1 and then to S2 "
+    "(test 2, at 10.193 s; servers S4, S1 and S2)\n"
+    "  replay: labtest -f CONFIG --virtual --seed 985 -t 1-2\n"
+    "labtest: finding: State Machine Safety: at index 13 S1 applied 605 and S4 applied 602 "
+    "(test 6, at 71.974 s; servers S1 and S4)\n"
+    "  explore: choices drawn before it: m1-12,f1-340\n"
+    "labtest: finding: 3 more finding(s) not listed\n")
+
+
+def test_finding_lines_are_parsed_with_their_servers_and_tests():
+    found = run.findings_of(FINDING_TEXT)
+    assert [f["property"] for f in found] == ["one vote per term", "State Machine Safety", "more"]
+    assert found[0]["servers"] == [4, 1, 2] and found[0]["test"] == 2 and found[0]["at_seconds"] == 10.193
+    assert found[1]["detail"] == "at index 13 S1 applied 605 and S4 applied 602"
+    assert found[2]["detail"] == "3 more not listed"
+
+
+def a_run(seed, mode="virtual", kind="pass", test=0, findings=()):
+    return {"mode": mode, "seed": seed, "kind": kind, "test": test, "message": "" if kind == "pass" else "m",
+            "exit": 0, "wall": 0.1, "cpu": 0.1, "rpcs": 3000, "trace": "ab", "log_bytes": 10, "freezes": 0,
+            "hazards": [], "findings": list(findings), "notes": [], "foreign_threads": False,
+            "log": f"x/runs/{mode}-seed{seed}.log"}
+
+
+def finding(prop, test=2):
+    return {"property": prop, "detail": "d", "test": test, "at_seconds": 1.0, "servers": [1],
+            "line": f"{prop}: d", "replay": f"labtest --seed 9 -t 1-{test}"}
+
+
+def test_findings_and_explored_runs_stay_beside_the_verdict():
+    sub = Submission("s", "/x/server.rs")
+    sub.built = True
+    sub.runs = [a_run(1, findings=[finding("one vote per term")]), a_run(2),
+                a_run(1, mode="explore", kind="fail", test=8), a_run(2, mode="explore",
+                                                                     findings=[finding("State Machine Safety", 6)])]
+    s = report.summarize(sub, 1 << 20)
+    assert s["passed_all"] and report.verdict(s) == "PASS"
+    assert s["runs"]["virtual"] == 2 and s["runs"]["explored"] == 2 and s["runs"]["with_findings"] == 2
+    assert [t["ran"] for t in s["tests"]][:1] == [2]  # explored runs are not in the test counts
+    assert s["explored"]["ran"] == 2 and s["explored"]["passed"] == 1 and s["explored"]["first_failure"]["test"] == 8
+    props = {f["property"]: f for f in s["findings"]}
+    assert props["one vote per term"]["runs"] == 1 and props["one vote per term"]["first_run"]["seed"] == 1
+    assert props["State Machine Safety"]["first_run"]["mode"] == "explore"
+    table = report.table([s])
+    assert "explored  RPCs" in table and " 1/2 " in table and "2/4" in table
+    assert "finding (beside the verdict): one vote per term: d" in table
+
+
+def test_shrink_reads_and_writes_labtests_lists():
+    shrink = load_shrink()
+    assert shrink.expand("m1-3,f7,p2") == ["m1", "m2", "m3", "f7", "p2"]
+    assert shrink.expand("none") == []
+    assert shrink.compact(["f7", "m3", "m1", "m2", "p2"]) == "m1-3,f7,p2"
+    assert shrink.compact([]) == "none"
+    assert shrink.drawn_before(FINDING_TEXT, "State Machine Safety") == set(shrink.expand("m1-12,f1-340"))
+    assert shrink.drawn_before(FINDING_TEXT, "apply order") is None
+
+
+def test_ddmin_finds_the_choices_that_matter():
+    shrink = load_shrink()
+    items = [f"f{i}" for i in range(1, 200)]
+    needed = {"f17", "f150"}
+    calls = []
+
+    def shows(subset):
+        calls.append(len(subset))
+        return needed <= set(subset)
+
+    result = shrink.ddmin(items, shows, 2, 10000, lambda _: None)
+    assert set(result) == needed
+    assert shrink.drop_kinds(["m1", "f2", "p1"], lambda s: "p1" in s, lambda _: None) == ["p1"]
+
+
+def test_mutants_are_sampled_across_operators_and_equivalents_need_a_reason(tmp_path):
+    ms = [{"id": f"{op}{i}", "operator": op, "start": i, "end": i + 1, "to": "x"} for op in ("a", "b") for i in range(50)]
+    chosen = mutants.sample(ms, 10, 1)
+    assert len(chosen) == 10 and {m["operator"] for m in chosen} == {"a", "b"}
+    assert mutants.sample(ms, 10, 1) == chosen  # deterministic
+    assert mutants.sample(ms, 0, 1) == ms
+    assert mutants.apply(b"abcdef", {"start": 2, "end": 4, "to": "XY"}) == b"abXYef"
+    good = tmp_path / "eq.txt"
+    good.write_text("# comment\nmod::f: boolean: true -> false #1\tonly feeds a log line\n")
+    assert mutants.load_equivalents(str(good)) == {"mod::f: boolean: true -> false #1": "only feeds a log line"}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("mod::f: boolean: true -> false #1\n")
+    with pytest.raises(mutants.MutationError, match="no reason"):
+        mutants.load_equivalents(str(bad))
+
+
+def test_judge_reads_labtests_summary(monkeypatch):
+    outputs = {
+        False: "labtest --virtual: 19 of 20 runs passed (seeds 1-20)\n  test 9: 1 failure(s)\n"
+               "    seed 7: too many RPCs (66) for 10 entries\n      replay: ...\nfindings: 0 of 20 runs\n",
+        True: "labtest --virtual: 20 of 20 runs passed (seeds 1-20)\n",
+    }
+
+    class Done:
+        def __init__(self, text):
+            self.stdout, self.stderr, self.returncode = "", text, 0
+
+    single = {"pass": "TEST 1 Passed\nALL TESTS PASSED\nvirtual run seed 1: trace hash 00000000000000aa (passed, 1.0 s of virtual time)\n"}
+
+    def fake_run(argv, **kw):
+        if argv[argv.index("-r") + 1] == "1":
+            return Done(single["pass"])
+        return Done(outputs["--explore" in argv])
+
+    monkeypatch.setattr(judge.subprocess, "run", fake_run)
+    result = judge.judge("labtest", "cfg", 20, 1, 60)[0]
+    assert result["suite"] == {"outcome": "killed", "by": "too many RPCs (66) for 10 entries (seed 7)"}
+    assert result["explore"]["outcome"] == "killed"
+    outputs[False] = ("labtest --virtual: 20 of 20 runs passed (seeds 1-20)\nfindings: 1 of 20 runs raised findings\n"
+                      "  seed 4: 1 finding(s), first: one vote per term: S1 granted ... (test 2)\n")
+    result = judge.judge("labtest", "cfg", 20, 1, 60)[0]
+    assert result["suite"]["outcome"] == "survived" and result["monitor"]["outcome"] == "killed"
+    assert "one vote per term" in result["monitor"]["by"]
+    outputs[False] = "labtest --virtual: no progress for 5 s of wall time in test 3: virtual thread 'x' ...\n"
+    assert judge.judge("labtest", "cfg", 20, 1, 60)[0]["suite"]["outcome"] == "timeout"
+    # One seed alone prints no summary: its own lines decide.
+    single["pass"] = ("TEST 3: Basic agreement\nTEST 3 Failed: failed to reach agreement\nTESTS FAILED\n"
+                      "virtual run seed 1: trace hash 00000000000000aa (FAILED, 20.0 s of virtual time)\n")
+    assert judge.judge("labtest", "cfg", 20, 1, 60)[0]["suite"] == {"outcome": "killed", "by": "failed to reach agreement (seed 1)"}
+    single["pass"] = ("ALL TESTS PASSED\nvirtual run seed 1: trace hash 00000000000000aa (passed, 20.0 s)\n"
+                      "labtest: finding: State Machine Safety: at index 3 S1 applied 5 and S2 applied 6 (test 6, at 1.0 s; servers S1 and S2)\n")
+    outputs[False] = "labtest --virtual: 20 of 20 runs passed (seeds 1-20)\n"
+    result = judge.judge("labtest", "cfg", 20, 1, 60)[0]
+    assert result["suite"]["outcome"] == "survived" and result["monitor"]["outcome"] == "killed"
+    assert result["monitor"]["by"].startswith("finding: State Machine Safety: at index 3")
+
+
+def test_a_survivor_that_never_changed_a_run_is_told_apart():
+    original = {"plain": {1: "a", 2: "b"}, "explore": {1: "c", 2: "d"}}
+    assert judge.unchanged({"plain": {1: "a", 2: "b"}, "explore": {1: "c", 2: "d"}}, original)
+    assert not judge.unchanged({"plain": {1: "a", 2: "x"}, "explore": {1: "c", 2: "d"}}, original)
+    assert not judge.unchanged({"plain": {1: "a", 2: "b"}, "explore": {}}, original)
+    hashes = judge.HASH.findall("virtual run seed 4: trace hash 0123456789abcdef (passed, 1.0 s of virtual time)\n")
+    assert hashes == [("4", "0123456789abcdef", "passed")]
