@@ -95,6 +95,8 @@ def parser():
     p.add_argument("--log-cap", type=int, default=1024, help="output kept per run, KiB (1024)")
     p.add_argument("--processes", type=int, default=512, help="processes and threads per submission's sandbox user (512)")
     p.add_argument("--no-determinism-check", action="store_true", help="skip running the first seed twice")
+    p.add_argument("--no-monitor", action="store_true",
+                   help="runs without the safety monitor (for a submission whose get_state has side effects: the report says so)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code unsandboxed, as the grader (only where bubblewrap cannot start)")
     p.add_argument("--shard", metavar="K/N", help="grade the K-th of N parts (scripts/grade merge joins them)")

@@ -301,10 +301,16 @@ def notes_of(s):
                          f"{sys_.get('tests')} under strace)")
         if sys_.get("note"):
             notes.append(f"  system calls: {sys_['note']}")
-    if s["determinism"] and s["determinism"]["same"]:
-        first = s["determinism"]["hashes"][0]
+    d = s["determinism"]
+    if d and d["same"] and d.get("monitor_neutral") is False:
+        notes.append(f"  the safety monitor changes this submission's runs (seed {d['seed']}: {d['hashes'][0]} with it, "
+                     f"{d['hashes'][1]} without; its get_state has side effects): its verdict needs a grade with "
+                     "--no-monitor, as the real framework has no monitor")
+    elif d and d["same"]:
+        first = d["hashes"][0]
         what = f"the same trace hash ({first})" if not first.startswith("no hash") else "the same outcome (it ends before a trace hash)"
-        notes.append(f"  replay check: seed {s['determinism']['seed']} twice gave {what}")
+        without = ", with and without the safety monitor" if d.get("monitor_neutral") else ""
+        notes.append(f"  replay check: seed {d['seed']} twice gave {what}{without}")
     if s["determinism"] and not s["determinism"]["same"]:
         notes.append(f"  replays are NOT exact: seed {s['determinism']['seed']} gave trace hashes "
                      f"{s['determinism']['hashes'][0]} and {s['determinism']['hashes'][1]}")

@@ -219,12 +219,14 @@ def framework_flags(args):
         flags.append("--correct-test11")
     if getattr(args, "older_framework", False):
         flags.append("--older-framework")
+    if getattr(args, "no_monitor", False):
+        flags.append("--no-monitor")
     return flags
 
 
-def one_run(sub, args, out, mode, seed, sandbox):
+def one_run(sub, args, out, mode, seed, sandbox, extra=()):
     virtual = mode in ("virtual", "explore")
-    argv = labtest_argv(sub, args, mode, seed)
+    argv = labtest_argv(sub, args, mode, seed) + list(extra)
     wall = args.virtual_wall if virtual else args.real_wall
     cpu = args.virtual_cpu if virtual else args.real_cpu
     text, total, code, seconds, cpu_seconds, killed, freezes = run_labtest(
@@ -354,8 +356,13 @@ def real_seeds(subs, args):
 
 
 def check_determinism(sub, args, out, sandbox):
-    """The first seed run twice: the same trace hash (or, for a run that
-    ends without one, a crash say, the same outcome), or replays are not exact."""
+    """The first seed run again without the safety monitor: the same trace
+    hash (or, for a run that ends without one, a crash say, the same
+    outcome) shows both that replays are exact and that the monitor's
+    sampling changed nothing. When they differ, a third run with the
+    monitor tells which: the same as the first (the monitor changes this
+    submission's runs: its get_state has side effects) or not (replays are
+    not exact)."""
     def fingerprint(run):
         return run["trace"] or f"no hash: {run['kind']} in test {run['test']}: {run['message']}"
 
@@ -364,8 +371,16 @@ def check_determinism(sub, args, out, sandbox):
         return
     seed = min(seeds)
     first = next(r for r in sub.runs if r["mode"] == "virtual" and r["seed"] == seed)
-    seen = [fingerprint(first), fingerprint(one_run(sub, args, out, "virtual", seed, sandbox))]
-    sub.determinism = {"seed": seed, "hashes": seen, "same": seen[0] == seen[1]}
+    seen = [fingerprint(first), fingerprint(one_run(sub, args, out, "virtual", seed, sandbox, extra=["--no-monitor"]))]
+    sub.determinism = {"seed": seed, "hashes": seen, "same": seen[0] == seen[1], "monitor_neutral": seen[0] == seen[1]}
+    if getattr(args, "no_monitor", False):
+        sub.determinism["monitor_neutral"] = None  # no monitor in this grade
+    elif seen[0] != seen[1]:
+        third = fingerprint(one_run(sub, args, out, "virtual", seed, sandbox))
+        # The same as the first: exact replays, and the monitor made the
+        # difference. Not the same: replays are not exact (no telling).
+        sub.determinism.update(hashes=seen + [third], same=third == seen[0],
+                               monitor_neutral=False if third == seen[0] else None)
 
 
 def timeline_of_first_failure(sub, args, out, sandbox):

@@ -163,3 +163,15 @@ def test_a_survivor_that_never_changed_a_run_is_told_apart():
     assert not judge.unchanged({"plain": {1: "a", 2: "b"}, "explore": {}}, original)
     hashes = judge.HASH.findall("virtual run seed 4: trace hash 0123456789abcdef (passed, 1.0 s of virtual time)\n")
     assert hashes == [("4", "0123456789abcdef", "passed")]
+
+
+def test_the_replay_check_also_tells_whether_the_monitor_changed_a_run():
+    sub = Submission("s", "/x/server.rs")
+    sub.built = True
+    sub.runs = [a_run(1)]
+    sub.determinism = {"seed": 1, "hashes": ["aa", "aa"], "same": True, "monitor_neutral": True}
+    assert "twice gave the same trace hash (aa), with and without the safety monitor" in report.table([report.summarize(sub, 1)])
+    sub.determinism = {"seed": 1, "hashes": ["aa", "bb", "aa"], "same": True, "monitor_neutral": False}
+    assert "the safety monitor changes this submission's runs" in report.table([report.summarize(sub, 1)])
+    sub.determinism = {"seed": 1, "hashes": ["aa", "bb", "cc"], "same": False, "monitor_neutral": None}
+    assert "replays are NOT exact" in report.table([report.summarize(sub, 1)])
