@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 
-from .paths import GradeError, ROOT, SCRIPTS
+from .paths import COLLECTED, GradeError, ROOT, SCRIPTS
 
 
 def prepare_standin(build_dir, log):
@@ -60,14 +60,27 @@ def first_compiler_error(text):
     return lines[-1].strip() if lines else "cargo build failed"
 
 
+def clear_folder(folder):
+    """Empties a submission's folder of an earlier grade's files, keeping
+    what collect put there for this one."""
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name == COLLECTED:
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+
+
 def build(sub, out, cache, link_labtest, sandbox):
     """Builds one submission in its folder under `out`; sets sub.built and
     sub.labtest, or sub.build_error. The build of student code (cargo runs
     its build scripts and macros) happens in the sandbox."""
     folder = os.path.join(out, sub.name)
     crate, target = os.path.join(folder, "crate"), os.path.join(folder, "target")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
+    clear_folder(folder)
     shutil.copytree(cache, target, symlinks=True)
     for stale in ("release/librust_raft.a", "release/librust_raft.so", "release/librust_raft.d"):
         try:

@@ -5,7 +5,7 @@ import re
 import subprocess
 import threading
 
-from .paths import GradeError
+from .paths import COLLECTED, GradeError
 
 
 class Submission:
@@ -229,7 +229,7 @@ def from_git(repos, git_list, deadline, base, out, names=None):
             sub.no_submission = f"commit {commit[:12]} has no {SERVER_PATH}"
             subs.append(sub)
             continue
-        folder = os.path.join(out, name, "submitted")
+        folder = os.path.join(out, name, COLLECTED)
         os.makedirs(folder, exist_ok=True)
         sub.server_rs = os.path.join(folder, "server.rs")
         with open(sub.server_rs, "w") as f:

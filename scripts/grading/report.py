@@ -238,7 +238,10 @@ def notes_of(s):
     notes = []
     if s.get("origin"):
         o = s["origin"]
-        notes.append(f"  graded: commit {o['commit'][:12]} of {o['date']} on {o['branch']}: \"{o['message']}\" ({o['repo']})")
+        if not o["commit"]:
+            notes.append(f"  not graded: nothing submitted in {o['repo']}")
+        else:
+            notes.append(f"  graded: commit {o['commit'][:12]} of {o['date']} on {o['branch']}: \"{o['message']}\" ({o['repo']})")
     for t in s["tests"]:
         f = t["first_failure"]
         if f:
@@ -289,7 +292,8 @@ def notes_of(s):
         notes.append(f"  rules: not checked: {rules['error']}")
     elif rules:
         for f in rules["breaches"] + rules["reviews"]:
-            notes.append(f"  rule {f['rule']} {f['class']}: server.rs:{f['line']}: {f['what']} ({f['rule_text']})")
+            where = f"server.rs:{f['line']}: " if f["line"] else ""  # rule 1 names files, not lines
+            notes.append(f"  rule {f['rule']} {f['class']}: {where}{f['what']} ({f['rule_text']})")
     sys_ = s.get("syscalls")
     if sys_ and sys_.get("error"):
         notes.append(f"  system calls: not watched: {sys_['error']}")

@@ -157,3 +157,17 @@ def test_bad_input_is_a_clear_error(class_of_students, tmp_path):
         collect.from_git([], str(bad_list), None, None, str(tmp_path / "out"))
     with pytest.raises(GradeError, match="--base 'nope' is not a commit"):
         collect.from_git([class_of_students["alice"]], None, None, "nope", str(tmp_path / "out"))
+
+
+def test_the_collected_server_rs_survives_clearing_the_folder_for_a_build(class_of_students, tmp_path):
+    # A build clears the submission's folder of an earlier grade's files;
+    # the server.rs taken from the commit lives there and must stay.
+    from grading import build
+    out = tmp_path / "out"
+    subs = by_name(collect.from_git([class_of_students["alice"]], None, None, None, str(out), set()))
+    folder = out / "alice"
+    (folder / "build.log").write_text("an earlier grade's\n")
+    (folder / "target").mkdir()
+    build.clear_folder(str(folder))
+    assert sorted(os.listdir(folder)) == ["submitted"]
+    assert open(subs["alice"].server_rs).read() == "// alice 2\n"

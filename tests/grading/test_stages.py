@@ -75,6 +75,13 @@ def test_verdicts_breaches_and_rows_without_a_submission():
     ns = report.summarize(none, 1 << 20)
     assert report.verdict(ns) == "NONE"
     assert "q           -       no submission: no branch lab-raft-solution" in report.table([ns])
+    # Rule 1 names files, not lines; a row without a commit says so, not an empty commit.
+    s["rules"]["breaches"].insert(0, {"rule": 1, "class": "breach", "line": 0, "what": "wrappers.rs: changed",
+                                      "rule_text": "u"})
+    assert "  rule 1 breach: wrappers.rs: changed (u)" in report.table([s])
+    ns["origin"] = {"repo": "/r/q", "branch": "lab-raft-solution", "commit": "", "date": "", "message": ""}
+    assert "  not graded: nothing submitted in /r/q" in report.table([ns])
+    assert "graded: commit " not in report.table([ns])
 
 
 def test_virtual_runs_of_a_crate_with_os_threads_do_not_decide():
