@@ -192,6 +192,15 @@ def classify(text, code, killed, cpu_budget):
     if harness:
         where = f"in test {running}" if running else "before the first test"
         return "abort", running, f"aborted {where}: {harness.group(1).strip()}"
+    # glibc's own words when it finds its heap corrupted (then it aborts):
+    # in this lab, a data race on the submission's unsynchronised state (a
+    # Vec grown by start on a test thread while a fiber reads it), or a use
+    # after free.
+    heap = re.search(r"^(?:.*: )?((?:double free|free\(\)|malloc\(\)|malloc_consolidate\(\)|realloc\(\)|corrupted )[^\n]*)$",
+                     text, re.M)
+    if heap:
+        return "crash", running, (f"heap corruption in test {running} (glibc: {heap.group(1).strip()}): a data race "
+                                  "on unsynchronised state or a use after free")
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         return "crash", running, f"killed by {name} in test {running}"

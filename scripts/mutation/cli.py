@@ -23,7 +23,9 @@ booleans, swapped && and ||, dropped negations, conditions made constant,
 off-by-one on + 1 / - 1, statements removed, bool results made constant) is
 built and linked into the stand-in's labtest and judged in three modes: S
 plain virtual seeds (suite: a failed run kills it; + monitor: a finding
-does too) and S explored seeds (+ exploration). Mutants marked equivalent
+does too) and S explored seeds (+ exploration), of those the file itself
+passes without a finding (a file that fails every plain seed is refused).
+Mutants marked equivalent
 in FILE (one per line, 'ID<TAB>REASON': a person says why it cannot change
 behaviour) are not judged; mutants that do not build are not counted.
 Prints killed / survived / timed out per mode, the score, the survivors;
@@ -38,7 +40,7 @@ def parse(argv):
     p.add_argument("--modules", help="mutate only inside these top-level modules, e.g. protocol,node,fibers")
     p.add_argument("--sample", type=int, default=0, help="judge N mutants drawn evenly across operators (0: all)")
     p.add_argument("--sample-seed", type=int, default=1)
-    p.add_argument("--seeds", type=int, default=20, help="plain and explored seeds per mutant (20 each)")
+    p.add_argument("--seeds", type=int, default=20, help="plain and explored seeds tried (20 each); the file's failing ones are left out")
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants at once (the cores)")
     p.add_argument("--equivalent", default=os.path.join(ROOT, "tests", "mutation", "equivalent.txt"),
@@ -121,6 +123,34 @@ def main(argv=None):
     labtests = os.path.join(out, "labtests")
     os.makedirs(labtests, exist_ok=True)
 
+    # The file itself first, on every seed: a mutant is judged on the seeds
+    # the file passes without a finding (a seed it already fails kills
+    # nothing). With no such plain seed, no mutant's outcome means anything.
+    original_labtest = os.path.join(labtests, "original")
+    bench = benches.take()
+    try:
+        ok, error = bench.build(source, original_labtest, link_labtest)
+    finally:
+        benches.give(bench)
+    if not ok:
+        print(f"mutation-score: {args.server_rs} itself does not build: {error}", file=sys.stderr)
+        return 2
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    original = {"hashes": {}}
+    passing = {}
+    for kind, explore in (("plain", False), ("explore", True)):
+        original["hashes"][kind], passing[kind] = judge.baseline(original_labtest, CONFIG, seeds, explore, args.wall)
+    if not passing["plain"]:
+        print(f"mutation-score: {args.server_rs} itself fails (or raises a finding in) every one of the "
+              f"{args.seeds} plain seeds, so no mutant can be judged", file=sys.stderr)
+        return 2
+    left_out = {kind: sorted(set(seeds) - set(passing[kind])) for kind in passing}
+    for kind, name in (("plain", "plain"), ("explore", "explored")):
+        if left_out[kind]:
+            say(f"the file itself fails or raises a finding in {len(left_out[kind])} of the {args.seeds} {name} "
+                f"seeds; they are left out: {', '.join(map(str, left_out[kind]))}")
+    say(f"the original passes {len(passing['plain'])} plain and {len(passing['explore'])} explored seeds")
+
     def one(index, m):
         result = dict(m, status="judged")
         if m["id"] in equivalents:
@@ -133,21 +163,10 @@ def main(argv=None):
             benches.give(bench)
         if not ok:
             return dict(result, status="unviable", error=error)
-        result["modes"], result["hashes"] = judge.judge(labtest, CONFIG, args.seeds, args.first_seed, args.wall)
+        result["modes"], result["hashes"] = judge.judge(labtest, CONFIG, passing["plain"], passing["explore"],
+                                                        args.wall)
         os.remove(labtest)
         return result
-
-    # The file itself first: it must pass every mode, or no mutant's
-    # outcome means anything (and a judge that cannot tell a pass would
-    # call every mutant killed).
-    original = one(-1, {"id": "the original", "start": 0, "end": 0, "to": "", "operator": "none", "line": 0,
-                        "module": "", "function": "", "from": ""})
-    if original["status"] != "judged" or any(v["outcome"] != "survived" for v in original["modes"].values()):
-        why = original.get("error") or "; ".join(f"{k}: {v['outcome']} ({v['by']})" for k, v in original["modes"].items())
-        print(f"mutation-score: {args.server_rs} itself does not pass every mode, so no mutant can be judged: {why}",
-              file=sys.stderr)
-        return 2
-    say("the original passes every mode")
 
     def judged(index, m):
         result = one(index, m)
@@ -165,7 +184,8 @@ def main(argv=None):
                 say(f"{done} of {len(chosen)} mutants judged ({time.monotonic() - began:.0f} s)")
     unused = set(equivalents) - {m["id"] for m in every}
     title = (f"mutation score of {args.server_rs}" + (f" (modules {args.modules})" if args.modules else "") +
-             f": {args.seeds} plain + {args.seeds} explored seeds per mutant, {time.monotonic() - began:.0f} s")
+             f": {len(passing['plain'])} plain + {len(passing['explore'])} explored seeds per mutant "
+             f"(of {args.seeds} each: those the file itself passes), {time.monotonic() - began:.0f} s")
     print(report.write(out, results, title))
     if unused:
         say(f"note: {len(unused)} mutant(s) marked equivalent in {args.equivalent} no longer exist: " +

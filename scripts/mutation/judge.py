@@ -12,7 +12,9 @@ A run that hangs (labtest's watchdog, or the wall budget: a mutant's runs
 are 0.1 s each when it is healthy, so a few seconds each means it
 thrashes) counts as timed out. Each mode's outcome: killed, timeout or
 survived, with the evidence (the first failure or finding, and its seed).
-Every run's trace hash is kept: a survivor whose runs all have the
+Only seeds the file itself passes without a finding are used (baseline):
+a seed it already fails cannot tell a mutant apart. Every run's trace
+hash is kept: a survivor whose runs all have the
 original's hashes never changed a run (the schedules never reached the
 change, or it cannot change behaviour)."""
 import re
@@ -43,14 +45,52 @@ class Outcome:
                        {**self.hashes, **later.hashes})
 
 
-def run_seeds(labtest, config, seeds, first_seed, explore, wall):
-    """`seeds` consecutive seeds: the first alone (most mutants that fail,
-    fail there: no need to run the others), then the rest in one labtest
-    process."""
-    first = run_process(labtest, config, 1, first_seed, explore, wall / 4)
-    if first.failure or first.finding or first.hung or seeds == 1:
+def consecutive(seeds):
+    """[(first, count)]: the sorted seeds as runs of consecutive ones."""
+    runs = []
+    for seed in sorted(seeds):
+        if runs and runs[-1][0] + runs[-1][1] == seed:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((seed, 1))
+    return runs
+
+
+def run_seeds(labtest, config, seeds, explore, wall):
+    """The seeds (a list): the first alone (most mutants that fail, fail
+    there: no need to run the others), then the rest, one labtest process
+    per run of consecutive seeds."""
+    if not seeds:
+        return Outcome()
+    first = run_process(labtest, config, 1, seeds[0], explore, wall / 4)
+    if first.failure or first.finding or first.hung or len(seeds) == 1:
         return first
-    return first.merge(run_process(labtest, config, seeds - 1, first_seed + 1, explore, wall))
+    outcome = first
+    for start, count in consecutive(seeds[1:]):
+        outcome = outcome.merge(run_process(labtest, config, count, start, explore, wall))
+        if outcome.failure or outcome.finding or outcome.hung:
+            break
+    return outcome
+
+
+def baseline(labtest, config, seeds, explore, wall):
+    """The file itself on `seeds`: ({seed: hash} of its runs, the seeds it
+    passes without a finding). Only those can tell a mutant apart: a seed
+    the file already fails kills nothing."""
+    argv = [labtest, "-f", config, "--virtual", "--seed", str(seeds[0]), "-r", str(len(seeds)), "--watchdog", "5"]
+    if explore:
+        argv.append("--explore")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=wall * 4)
+        text = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as hung:
+        text = (hung.stdout or b"").decode(errors="replace") if isinstance(hung.stdout, bytes) else (hung.stdout or "")
+    verdicts = {int(seed): (h, verdict) for seed, h, verdict in HASH.findall(text)}
+    with_findings = {int(seed) for seed, _ in FINDING_RUN.findall(text)}
+    if len(seeds) == 1 and ONE_FINDING.search(text):
+        with_findings.add(seeds[0])
+    passing = [seed for seed in seeds if verdicts.get(seed, ("", ""))[1] == "passed" and seed not in with_findings]
+    return {seed: h for seed, (h, _) in verdicts.items()}, passing
 
 
 def run_process(labtest, config, seeds, first_seed, explore, wall):
@@ -95,16 +135,18 @@ def run_process(labtest, config, seeds, first_seed, explore, wall):
     return Outcome(f"labtest ended with status {code} before its summary", finding, None, hashes)
 
 
-def judge(labtest, config, seeds, first_seed, wall):
+def judge(labtest, config, plain_seeds, explore_seeds, wall):
     """(modes, hashes): {mode: {"outcome": killed|timeout|survived, "by":
     evidence}} for the three modes, and {"plain": {seed: hash}, "explore":
-    {...}} of the runs made. The explored seeds run only when the first two
-    modes leave the mutant alive."""
-    plain = run_seeds(labtest, config, seeds, first_seed, False, wall)
+    {...}} of the runs made, on the given seeds (those the file itself
+    passes). The explored seeds run only when the first two modes leave the
+    mutant alive."""
+    plain = run_seeds(labtest, config, plain_seeds, False, wall)
     if not plain.failure and plain.finding and not plain.hung:
         # The monitor killed it: whether the suite alone does needs the
         # remaining plain seeds.
-        plain = plain.merge(run_process(labtest, config, seeds, first_seed, False, wall))
+        for start, count in consecutive(plain_seeds):
+            plain = plain.merge(run_process(labtest, config, count, start, False, wall))
     hashes = {"plain": plain.hashes, "explore": {}}
     if plain.hung:
         outcome = {"outcome": "timeout", "by": plain.hung}
@@ -115,7 +157,7 @@ def judge(labtest, config, seeds, first_seed, wall):
         modes["explore"] = modes["monitor"]
         return modes, hashes
     modes["monitor"] = {"outcome": "survived", "by": None}
-    explored = run_seeds(labtest, config, seeds, first_seed, True, wall)
+    explored = run_seeds(labtest, config, explore_seeds, True, wall)
     hashes["explore"] = explored.hashes
     if explored.hung:
         modes["explore"] = {"outcome": "timeout", "by": f"explored: {explored.hung}"}
@@ -130,6 +172,6 @@ def unchanged(hashes, original):
     """Whether every run of a survivor had the original's trace hash."""
     for kind in ("plain", "explore"):
         theirs, ours = hashes[kind], original[kind]
-        if not theirs or any(ours.get(seed) != h for seed, h in theirs.items()):
+        if (not theirs and ours) or any(ours.get(seed) != h for seed, h in theirs.items()):
             return False
     return True

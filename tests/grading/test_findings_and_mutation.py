@@ -115,6 +115,9 @@ def test_mutants_are_sampled_across_operators_and_equivalents_need_a_reason(tmp_
         mutants.load_equivalents(str(bad))
 
 
+SEEDS = list(range(1, 21))
+
+
 def test_judge_reads_labtests_summary(monkeypatch):
     outputs = {
         False: "labtest --virtual: 19 of 20 runs passed (seeds 1-20)\n  test 9: 1 failure(s)\n"
@@ -134,26 +137,51 @@ def test_judge_reads_labtests_summary(monkeypatch):
         return Done(outputs["--explore" in argv])
 
     monkeypatch.setattr(judge.subprocess, "run", fake_run)
-    result = judge.judge("labtest", "cfg", 20, 1, 60)[0]
+    result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
     assert result["suite"] == {"outcome": "killed", "by": "too many RPCs (66) for 10 entries (seed 7)"}
     assert result["explore"]["outcome"] == "killed"
     outputs[False] = ("labtest --virtual: 20 of 20 runs passed (seeds 1-20)\nfindings: 1 of 20 runs raised findings\n"
                       "  seed 4: 1 finding(s), first: one vote per term: S1 granted ... (test 2)\n")
-    result = judge.judge("labtest", "cfg", 20, 1, 60)[0]
+    result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
     assert result["suite"]["outcome"] == "survived" and result["monitor"]["outcome"] == "killed"
     assert "one vote per term" in result["monitor"]["by"]
     outputs[False] = "labtest --virtual: no progress for 5 s of wall time in test 3: virtual thread 'x' ...\n"
-    assert judge.judge("labtest", "cfg", 20, 1, 60)[0]["suite"]["outcome"] == "timeout"
+    assert judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]["suite"]["outcome"] == "timeout"
     # One seed alone prints no summary: its own lines decide.
     single["pass"] = ("TEST 3: Basic agreement\nTEST 3 Failed: failed to reach agreement\nTESTS FAILED\n"
                       "virtual run seed 1: trace hash 00000000000000aa (FAILED, 20.0 s of virtual time)\n")
-    assert judge.judge("labtest", "cfg", 20, 1, 60)[0]["suite"] == {"outcome": "killed", "by": "failed to reach agreement (seed 1)"}
+    assert judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]["suite"] == {"outcome": "killed", "by": "failed to reach agreement (seed 1)"}
     single["pass"] = ("ALL TESTS PASSED\nvirtual run seed 1: trace hash 00000000000000aa (passed, 20.0 s)\n"
                       "labtest: finding: State Machine Safety: at index 3 S1 applied 5 and S2 applied 6 (test 6, at 1.0 s; servers S1 and S2)\n")
     outputs[False] = "labtest --virtual: 20 of 20 runs passed (seeds 1-20)\n"
-    result = judge.judge("labtest", "cfg", 20, 1, 60)[0]
+    result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
     assert result["suite"]["outcome"] == "survived" and result["monitor"]["outcome"] == "killed"
     assert result["monitor"]["by"].startswith("finding: State Machine Safety: at index 3")
+
+
+def test_the_seeds_a_file_itself_fails_are_left_out(monkeypatch):
+    class Done:
+        def __init__(self, text):
+            self.stdout, self.stderr, self.returncode = text, "", 1
+
+    text = ("virtual run seed 3: trace hash 00000000000000a3 (passed, 1.0 s)\n"
+            "virtual run seed 4: trace hash 00000000000000a4 (FAILED, 1.0 s)\n"
+            "virtual run seed 5: trace hash 00000000000000a5 (passed, 1.0 s)\n"
+            "virtual run seed 6: trace hash 00000000000000a6 (passed, 1.0 s)\n"
+            "findings: 1 of 4 runs raised findings\n"
+            "  seed 6: 1 finding(s), first: heartbeat limit: ...\n")
+    seen = []
+
+    def fake_run(argv, **kw):
+        seen.append(argv)
+        return Done(text)
+
+    monkeypatch.setattr(judge.subprocess, "run", fake_run)
+    hashes, passing = judge.baseline("labtest", "cfg", [3, 4, 5, 6], False, 60)
+    assert passing == [3, 5]  # 4 failed, 6 raised a finding
+    assert hashes == {3: "00000000000000a3", 4: "00000000000000a4", 5: "00000000000000a5", 6: "00000000000000a6"}
+    assert seen[0][seen[0].index("--seed") + 1] == "3" and seen[0][seen[0].index("-r") + 1] == "4"
+    assert judge.consecutive([9, 3, 4, 5, 7]) == [(3, 3), (7, 1), (9, 1)]
 
 
 def test_a_survivor_that_never_changed_a_run_is_told_apart():

@@ -19,6 +19,12 @@ def test_a_run_is_classified_by_what_labtest_printed():
     assert run.classify(aborted, -6, None, 60) == ("abort", 7, "aborted in test 7: 1 fiber(s) made on a helper thread of test 7 ...")
     assert run.classify("standin: x\n", -6, None, 60)[2] == "aborted before the first test: x"
     assert run.classify("", -9, "wall budget 60 s", 60) == ("timeout", 0, "timed out before the first test (setup never finished) (wall budget 60 s)")
+    # glibc's heap check names the crash.
+    heap = "TEST 10: Unreliable agreement (takes a few minutes)\ndouble free or corruption (!prev)\n"
+    assert run.classify(heap, 134, None, 60) == (
+        "crash", 10, "heap corruption in test 10 (glibc: double free or corruption (!prev)): a data race on "
+        "unsynchronised state or a use after free")
+    assert run.classify("TEST 2: x\nsomething else\n", 134, None, 60) == ("crash", 2, "exit status 134 in test 2")
 
 
 def test_hazard_lines_are_parsed():
