@@ -187,7 +187,11 @@ def main(argv=None):
              f": {len(passing['plain'])} plain + {len(passing['explore'])} explored seeds per mutant "
              f"(of {args.seeds} each: those the file itself passes), {time.monotonic() - began:.0f} s")
     print(report.write(out, results, title))
-    if unused:
+    if unused and len(unused) == len(equivalents):
+        say(f"note: none of the {len(unused)} mutants marked equivalent in {args.equivalent} is a mutant of "
+            f"this file (that list is for another server.rs)")
+    elif unused:
+        shown = sorted(unused)
         say(f"note: {len(unused)} mutant(s) marked equivalent in {args.equivalent} no longer exist: " +
-            "; ".join(sorted(unused)))
+            "; ".join(shown[:5]) + (f"; and {len(shown) - 5} more" if len(shown) > 5 else ""))
     return 0
