@@ -234,6 +234,11 @@ def table(summaries, breach_fails=False):
     return "\n".join(lines)
 
 
+def replay_lines(first):
+    """The replay and shrink commands under a first failure or finding."""
+    return [f"      {what}: {first[what]}" for what in ("replay", "shrink") if first.get(what)]
+
+
 def notes_of(s):
     notes = []
     if s.get("origin"):
@@ -273,18 +278,12 @@ def notes_of(s):
         f = e["first_failure"]
         notes.append(f"  explored schedules (beside the verdict): {e['ran'] - e['passed']} of {e['ran']} failed; first: "
                      f"test {f['test']}: {f['message']}  [explore seed {f['seed']}; log {f['log']}]")
-        if f.get("replay"):
-            notes.append(f"      replay: {f['replay']}")
-        if f.get("shrink"):
-            notes.append(f"      shrink: {f['shrink']}")
+        notes.extend(replay_lines(f))
     for f in s.get("findings", []):
         first = f["first_run"]
         notes.append(f"  finding (beside the verdict): {f['first']} [{f['property']} in {f['runs']} of {all_runs(s)} runs; "
                      f"first {first['mode']} seed {first['seed']}; log {f['log']}]")
-        if f.get("replay"):
-            notes.append(f"      replay: {f['replay']}")
-        if f.get("shrink"):
-            notes.append(f"      shrink: {f['shrink']}")
+        notes.extend(replay_lines(f))
     for n in s["notes"]:
         notes.append(f"  note: {n}")
     rules = s.get("rules")

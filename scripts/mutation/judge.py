@@ -77,9 +77,7 @@ def baseline(labtest, config, seeds, explore, wall):
     """The file itself on `seeds`: ({seed: hash} of its runs, the seeds it
     passes without a finding). Only those can tell a mutant apart: a seed
     the file already fails kills nothing."""
-    argv = [labtest, "-f", config, "--virtual", "--seed", str(seeds[0]), "-r", str(len(seeds)), "--watchdog", "5"]
-    if explore:
-        argv.append("--explore")
+    argv = labtest_argv(labtest, config, len(seeds), seeds[0], explore)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=wall * 4)
         text = done.stdout + done.stderr
@@ -93,11 +91,15 @@ def baseline(labtest, config, seeds, explore, wall):
     return {seed: h for seed, (h, _) in verdicts.items()}, passing
 
 
+def labtest_argv(labtest, config, seeds, first_seed, explore):
+    """A labtest process for `seeds` consecutive virtual seeds from `first_seed`."""
+    argv = [labtest, "-f", config, "--virtual", "--seed", str(first_seed), "-r", str(seeds), "--watchdog", "5"]
+    return argv + ["--explore"] if explore else argv
+
+
 def run_process(labtest, config, seeds, first_seed, explore, wall):
     """One labtest process for `seeds` consecutive seeds."""
-    argv = [labtest, "-f", config, "--virtual", "--seed", str(first_seed), "-r", str(seeds), "--watchdog", "5"]
-    if explore:
-        argv.append("--explore")
+    argv = labtest_argv(labtest, config, seeds, first_seed, explore)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=wall)
         text, code = done.stdout + done.stderr, done.returncode
