@@ -26,6 +26,8 @@ using standin::Fatal;
 using standin::Frame;
 using standin::HandlerScope;
 using standin::RecordHazard;
+using standin::RunObserver;
+using standin::CurrentRunObserver;
 using standin::IntEvent;
 using standin::Marshallable;
 using standin::QuorumEvent;
@@ -174,6 +176,9 @@ VoteQuorumEvent_C raft_commo_broadcast_vote(RaftCommo_C commo_c, parid_t par_id,
   const int n_total = config != nullptr ? config->PartitionSize(par_id) : static_cast<int>(proxies.size());
   auto event = std::make_shared<QuorumEvent>(commo->reactor(), n_total, n_total / 2);
   VoteQuorumEvent_C handle = KeepHandle(event);
+  // Asking is voting for oneself: the quorum event counts the candidate's
+  // own vote. The sender is the commo's server, whatever self_id says.
+  if (RunObserver* observer = CurrentRunObserver()) observer->VotesAsked(commo->self(), cur_term);
   for (const RpcProxy& proxy : proxies) {
     if (proxy.site_id == self_id) continue;
     commo->network()->SendVote(commo->self(), proxy.site_id, lst_log_idx, lst_log_term, cur_term, event);

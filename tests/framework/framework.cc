@@ -348,7 +348,17 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
                          uint64_t* ret_last_log_index) {
   CountSent(from);
   if (RunObserver* observer = CurrentRunObserver()) {
-    observer->AppendSent(from, to, args.term, args.commit_index, args.entry != nullptr);
+    RunObserver::Append sent;
+    sent.term = args.term;
+    sent.prev_log_index = args.prev_log_index;
+    sent.commit_index = args.commit_index;
+    sent.has_entry = args.entry != nullptr;
+    sent.entry_term = args.entry_term;
+    if (auto* lab = dynamic_cast<const LabCommand*>(args.entry.get()); lab != nullptr) {
+      sent.has_value = true;
+      sent.value = lab->value;
+    }
+    observer->AppendSent(from, to, sent);
   }
   Node receiver, sender;
   if (!Endpoints(from, to, &sender, &receiver)) return;

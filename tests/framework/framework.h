@@ -236,13 +236,24 @@ void LogEvent(const char* topic, const char* format, ...) __attribute__((format(
 
 // What a run's observer (the harness's safety monitor) is told, from the
 // framework's side of the contract, trusting nothing the crate says
-// except what it puts in its replies: every vote it grants (the VoteReply
-// it fills) and every AppendEntries a server sends.
+// except what it puts in its replies and requests: every vote it grants
+// (the VoteReply it fills), every vote it asks for (a broadcast, which the
+// quorum event counts with the candidate's own vote) and every
+// AppendEntries a server sends.
 class RunObserver {
  public:
+  // What one AppendEntries carries, as sent.
+  struct Append {
+    uint64_t term = 0, prev_log_index = 0, commit_index = 0;
+    bool has_entry = false;
+    uint64_t entry_term = 0;  // the entry's own term (when has_entry)
+    bool has_value = false;   // the entry is a lab command
+    int value = 0;            // its value (when has_value)
+  };
   virtual ~RunObserver() = default;
   virtual void VoteGranted(int voter, int candidate, int64_t term) = 0;
-  virtual void AppendSent(int from, int to, uint64_t term, uint64_t commit_index, bool has_entry) = 0;
+  virtual void VotesAsked(int candidate, int64_t term) = 0;
+  virtual void AppendSent(int from, int to, const Append& append) = 0;
 };
 // The observer of this run, or nullptr (set by the harness).
 void SetRunObserver(RunObserver* observer);

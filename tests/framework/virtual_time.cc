@@ -263,6 +263,7 @@ void VirtualWorld::Wake(VThread* thread) {
 void VirtualWorld::FreezeAll(Micros us) {
   // Nothing runs until then; timers due meanwhile fire in order after it.
   frozen_until_ = now_ + us;
+  frozen_total_ += us;
   Park(frozen_until_, "freeze");
 }
 

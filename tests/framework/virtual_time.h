@@ -152,6 +152,9 @@ class VirtualWorld {
   // due meanwhile fires at once, in order, when it ends (like SIGSTOP and
   // SIGCONT). Called from a virtual thread, which resumes after it.
   void FreezeAll(Micros us);
+  // The virtual time whole-process freezes have taken so far (of one
+  // under way, what has passed of it).
+  Micros FrozenMicros() const { return frozen_total_ - (frozen_until_ > now_ ? frozen_until_ - now_ : 0); }
 
   // A seeded draw in [0, max]: wake-up latencies of OS threads, and the
   // order of threads that fall due at the same instant, are choices the
@@ -227,6 +230,7 @@ class VirtualWorld {
   std::atomic<uint64_t> switches_{0};
   std::atomic<const char*> running_name_{"scheduler"};
   Micros frozen_until_ = 0;
+  Micros frozen_total_ = 0;
   std::atomic<int> foreign_threads_{0};
   std::mutex foreign_mutex_;
   std::vector<VThread*> foreign_wakes_;

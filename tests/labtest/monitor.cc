@@ -7,6 +7,7 @@
 #include "raft_lab_test.h"
 #include "reactor.h"
 #include "timeline.h"
+#include "virtual_time.h"
 
 namespace standin {
 
@@ -23,7 +24,9 @@ SafetyMonitor::SafetyMonitor(int servers, Micros run_began)
       run_began_(run_began),
       next_index_(servers, 1),
       last_term_(servers, 0),
-      sampled_(servers, false) {}
+      sampled_(servers, false),
+      reports_leader_(servers, false),
+      connected_(servers, true) {}
 
 void SafetyMonitor::SetTimeline(Timeline* timeline) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -59,24 +62,94 @@ void SafetyMonitor::LeaderSeen(int server, uint64_t term, const char* evidence) 
              " (S" + std::to_string(server) + " " + evidence + ")");
 }
 
-void SafetyMonitor::VoteGranted(int voter, int candidate, int64_t term) {
-  std::lock_guard<std::mutex> lock(mutex_);
+void SafetyMonitor::VoteCast(int voter, int candidate, int64_t term) {
+  // mutex_ held.
+  if (term > 0) TermSeen(static_cast<uint64_t>(term));
   auto known = vote_of_.emplace(std::make_pair(voter, term), candidate);
   if (known.second || known.first->second == candidate) return;
   const int first = known.first->second;
   if (!keys_.insert({kOneVote, std::to_string(voter) + "/" + std::to_string(term)}).second) return;
-  Record(kOneVote, {voter, first, candidate},
-         "S" + std::to_string(voter) + " granted its vote in term " + std::to_string(term) + " to S" +
-             std::to_string(first) + " and then to S" + std::to_string(candidate));
+  const std::string who = "S" + std::to_string(voter), in_term = " in term " + std::to_string(term);
+  std::string detail;
+  if (first == voter) {
+    detail = who + " asked for votes" + in_term + " (a vote for itself) and then granted its vote to S" + std::to_string(candidate);
+  } else if (candidate == voter) {
+    detail = who + " granted its vote" + in_term + " to S" + std::to_string(first) + " and then asked for votes itself";
+  } else {
+    detail = who + " granted its vote" + in_term + " to S" + std::to_string(first) + " and then to S" + std::to_string(candidate);
+  }
+  Record(kOneVote, {voter, first == voter ? candidate : first}, detail);
 }
 
-void SafetyMonitor::AppendSent(int from, int to, uint64_t term, uint64_t commit_index, bool has_entry) {
+void SafetyMonitor::VoteGranted(int voter, int candidate, int64_t term) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  VoteCast(voter, candidate, term);
+}
+
+void SafetyMonitor::VotesAsked(int candidate, int64_t term) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  VoteCast(candidate, candidate, term);
+}
+
+void SafetyMonitor::EntrySent(int from, const Append& append) {
+  // mutex_ held; append.has_entry.
+  const uint64_t index = append.prev_log_index + 1;
+  const std::string at = "index " + std::to_string(index);
+  const std::string what = append.has_value ? std::to_string(append.value) : std::string("a non-lab command");
+  if (append.entry_term > append.term) {
+    if (keys_.insert({kLogMatching, "future/" + std::to_string(from) + "/" + std::to_string(append.term)}).second) {
+      Record(kLogMatching, {from},
+             "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent an entry of term " +
+                 std::to_string(append.entry_term) + " at " + at);
+    }
+    return;
+  }
+  if (!append.has_value) return;
+  // Log Matching: one (index, term), one command.
+  auto known = entry_of_.emplace(std::make_pair(index, append.entry_term), Sent{from, append.value, append.term});
+  if (!known.second && known.first->second.value != append.value &&
+      keys_.insert({kLogMatching, std::to_string(index) + "/" + std::to_string(append.entry_term)}).second) {
+    const Sent& first = known.first->second;
+    Record(kLogMatching, {first.from, from},
+           "two entries at " + at + " of term " + std::to_string(append.entry_term) + ": S" + std::to_string(first.from) +
+               " (term " + std::to_string(first.term) + ") sent " + std::to_string(first.value) + ", S" +
+               std::to_string(from) + " (term " + std::to_string(append.term) + ") sent " + what);
+  }
+  // Leader Append-Only: within its term a leader's entry at an index stays.
+  auto mine = leader_entry_.emplace(std::make_tuple(from, append.term, index), std::make_pair(append.entry_term, append.value));
+  if (!mine.second && mine.first->second != std::make_pair(append.entry_term, append.value) &&
+      keys_.insert({kLeaderAppendOnly, std::to_string(from) + "/" + std::to_string(append.term) + "/" + std::to_string(index)})
+          .second) {
+    Record(kLeaderAppendOnly, {from},
+           "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent " +
+               std::to_string(mine.first->second.second) + " (term " + std::to_string(mine.first->second.first) +
+               ") at " + at + " and later " + what + " (term " + std::to_string(append.entry_term) + ")");
+  }
+  // Leader Completeness: a command applied at this index was committed in a
+  // term no higher than every term used until then; a leader of a higher
+  // term has it.
+  auto applied = applied_at_index_.find(index);
+  if (applied != applied_at_index_.end() && append.term > applied->second.terms_until &&
+      applied->second.value != append.value &&
+      keys_.insert({kLeaderCompleteness, std::to_string(from) + "/" + std::to_string(append.term) + "/" + std::to_string(index)})
+          .second) {
+    Record(kLeaderCompleteness, {from, applied->second.server},
+           "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent " + what + " at " + at +
+               ", where S" + std::to_string(applied->second.server) + " had applied " +
+               std::to_string(applied->second.value) + " while no term above " +
+               std::to_string(applied->second.terms_until) + " existed");
+  }
+}
+
+void SafetyMonitor::AppendSent(int from, int to, const Append& append) {
   const Micros now = NowMicros();
   std::lock_guard<std::mutex> lock(mutex_);
-  LeaderSeen(from, term, "sent AppendEntries in it");
+  TermSeen(append.term);
+  LeaderSeen(from, append.term, "sent AppendEntries in it");
+  if (append.has_entry) EntrySent(from, append);
   Link& link = links_[{from, to}];
-  const bool keepalive = !has_entry && commit_index <= link.commit_sent;
-  link.commit_sent = std::max(link.commit_sent, commit_index);
+  const bool keepalive = !append.has_entry && append.commit_index <= link.commit_sent;
+  link.commit_sent = std::max(link.commit_sent, append.commit_index);
   if (!keepalive) return;
   // The window (now - 1 s, now].
   while (!link.keepalives.empty() && link.keepalives.front() + kHeartbeatWindowUs <= now) link.keepalives.pop_front();
@@ -107,13 +180,14 @@ void SafetyMonitor::Applied(int server, int index, int value) {
     }
   }
   expected = std::max(expected, index + 1);
-  auto known = applied_at_index_.emplace(index, std::make_pair(server, value));
-  if (known.second || known.first->second.second == value) return;
+  if (index <= 0) return;
+  auto known = applied_at_index_.emplace(static_cast<uint64_t>(index), FirstApply{server, value, highest_term_});
+  if (known.second || known.first->second.value == value) return;
   if (!keys_.insert({kStateMachineSafety, std::to_string(index)}).second) return;
-  const int first = known.first->second.first;
+  const int first = known.first->second.server;
   Record(kStateMachineSafety, {first, server},
          "at index " + std::to_string(index) + " S" + std::to_string(first) + " applied " +
-             std::to_string(known.first->second.second) + " and S" + std::to_string(server) + " applied " +
+             std::to_string(known.first->second.value) + " and S" + std::to_string(server) + " applied " +
              std::to_string(value));
 }
 
@@ -129,7 +203,56 @@ void SafetyMonitor::Sampled(int server, bool is_leader, uint64_t term) {
   }
   sampled_[server] = true;
   last_term_[server] = term;
+  reports_leader_[server] = is_leader;
+  TermSeen(term);
   if (is_leader) LeaderSeen(server, term, "reported itself leader of it");
+}
+
+void SafetyMonitor::NetworkChanged(int server, bool down) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (server < 0 || server >= servers_) return;
+  connected_[server] = !down;
+  leaderless_ = false;  // the handout's 5 s count from the change
+}
+
+void SafetyMonitor::LeadershipLook() {
+  // Virtual time only: in real time the host's own stalls (seconds, on a
+  // loaded machine) would count against the submission.
+  VirtualWorld* world = VirtualWorld::Get();
+  if (world == nullptr) return;
+  const Micros now = NowMicros();
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int> connected;
+  uint64_t highest = 0;
+  for (int i = 0; i < servers_; i++) {
+    if (!connected_[i] || !sampled_[i]) continue;
+    connected.push_back(i);
+    highest = std::max(highest, last_term_[i]);
+  }
+  bool led = false;
+  for (int i : connected) led = led || (reports_leader_[i] && last_term_[i] >= highest);
+  if (RunningTest() < 1 || 2 * static_cast<int>(connected.size()) <= servers_ || led) {
+    leaderless_ = false;
+    return;
+  }
+  if (!leaderless_) {
+    leaderless_ = true;
+    leaderless_since_ = now;
+    frozen_before_ = world->FrozenMicros();
+    return;
+  }
+  const Micros frozen = world->FrozenMicros() - frozen_before_;
+  const Micros elapsed = now - leaderless_since_;
+  if (elapsed <= frozen || elapsed - frozen <= kLeaderWithinUs) return;
+  const Micros running = elapsed - frozen;
+  if (!keys_.insert({kLeaderWithin, std::to_string(RunningTest())}).second) return;
+  std::ostringstream detail;
+  detail.precision(3);
+  detail << std::fixed << "no leader among " << ServerList(connected) << " (connected, a majority) for " << running / 1e6
+         << " s since " << (leaderless_since_ - run_began_) / 1e6 << " s";
+  if (frozen > 0) detail << " (and " << frozen / 1e6 << " s frozen, not counted)";
+  detail << "; the handout asks for a new leader within 5 s if a majority can talk";
+  Record(kLeaderWithin, connected, detail.str());
 }
 
 std::vector<Finding> SafetyMonitor::findings() const {

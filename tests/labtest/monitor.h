@@ -3,17 +3,33 @@
 //
 // What it is told (RunObserver, and the harness):
 //   - every vote a server grants: the VoteReply it fills (voter, candidate, term);
-//   - every AppendEntries a server sends (from, to, term, commit, empty or not);
+//   - every vote a server asks for (a broadcast: candidate, term), which is
+//     a vote for itself (the quorum event counts it);
+//   - every AppendEntries a server sends (from, to, term, previous index,
+//     commit, and its one entry's term and command, if it carries one);
 //   - every command applied through the apply callback (server, index, value);
 //   - each server's (is_leader, term) from the exports, sampled at every
-//     quiescent step of virtual time, every 2 ms in real time.
+//     quiescent step of virtual time, every 2 ms in real time;
+//   - each time the harness takes a server off the network or puts it back.
 // What it checks:
 //   - Election Safety: at most one leader per term (two servers claiming to
 //     lead one term, or two servers sending AppendEntries in one term);
-//   - one vote per server per term (votes for two candidates in one term);
+//   - one vote per server per term (votes for two candidates in one term,
+//     or for another after asking for votes itself);
+//   - Log Matching: two entries with one index and one term carry one
+//     command, and no entry's term is above the term of the leader sending it;
+//   - Leader Append-Only: a leader never sends two different entries for
+//     one index within its term;
+//   - Leader Completeness: once a command is applied at an index, a leader
+//     of any term above every term seen until then sends that command there;
 //   - State Machine Safety: no two servers apply different commands at one index;
 //   - apply order: each server applies 1, 2, 3, ... once each, no gap;
 //   - a server's term never decreases;
+//   - the handout's new leader within 5 s "if a majority can talk": in
+//     virtual time, no 5 s of running (whole-process freezes left out)
+//     during a test without a connected server that reports itself leader
+//     of a term no connected server is past, while a majority is connected
+//     and the network does not change (any change starts the 5 s again);
 //   - the handout's heartbeat limit: at most ten keep-alive AppendEntries
 //     (empty, carrying no newer commit index than the link last carried)
 //     from one leader to one follower within any one second.
@@ -29,6 +45,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "framework.h"
@@ -54,6 +71,11 @@ class SafetyMonitor : public RunObserver {
   static constexpr const char* kApplyOrder = "apply order";
   static constexpr const char* kTermDecreased = "term never decreases";
   static constexpr const char* kHeartbeatLimit = "heartbeat limit";
+  static constexpr const char* kLogMatching = "Log Matching";
+  static constexpr const char* kLeaderAppendOnly = "Leader Append-Only";
+  static constexpr const char* kLeaderCompleteness = "Leader Completeness";
+  static constexpr const char* kLeaderWithin = "new leader within 5 s";
+  static constexpr Micros kLeaderWithinUs = 5000000;
   static constexpr int kHeartbeatsPerSecond = 10;
   static constexpr Micros kHeartbeatWindowUs = 1000000;
   // A run stops recording after this many findings (the count goes on).
@@ -63,10 +85,15 @@ class SafetyMonitor : public RunObserver {
 
   // RunObserver (the framework: any thread).
   void VoteGranted(int voter, int candidate, int64_t term) override;
-  void AppendSent(int from, int to, uint64_t term, uint64_t commit_index, bool has_entry) override;
+  void VotesAsked(int candidate, int64_t term) override;
+  void AppendSent(int from, int to, const Append& append) override;
   // The harness.
   void Applied(int server, int index, int value);
   void Sampled(int server, bool is_leader, uint64_t term);
+  // After each round of samples: is there a leader the connected servers follow?
+  void LeadershipLook();
+  // The harness took `server` off the network (down) or put it back.
+  void NetworkChanged(int server, bool down);
 
   // Marks each new finding on a timeline page too.
   void SetTimeline(Timeline* timeline);
@@ -82,6 +109,11 @@ class SafetyMonitor : public RunObserver {
   void Record(const char* property, std::vector<int> servers, const std::string& detail);
   // Election Safety from one source of evidence: `server` leads `term`.
   void LeaderSeen(int server, uint64_t term, const char* evidence);
+  // One vote per term: `voter` voted for `candidate` in `term`.
+  void VoteCast(int voter, int candidate, int64_t term);
+  // The entry checks on one AppendEntries that carries an entry.
+  void EntrySent(int from, const Append& append);
+  void TermSeen(uint64_t term) { highest_term_ = std::max(highest_term_, term); }
 
   const int servers_;
   const Micros run_began_;
@@ -93,10 +125,26 @@ class SafetyMonitor : public RunObserver {
 
   std::map<uint64_t, int> leader_of_term_;                 // term -> the first server seen leading it
   std::map<std::pair<int, int64_t>, int> vote_of_;         // (voter, term) -> candidate
-  std::map<int, std::pair<int, int>> applied_at_index_;    // index -> (first server, value)
+  uint64_t highest_term_ = 0;  // the highest term any server used so far
+  struct FirstApply {
+    int server, value;
+    uint64_t terms_until;  // highest_term_ then: the command was committed in a term no higher
+  };
+  std::map<uint64_t, FirstApply> applied_at_index_;  // index -> its first apply
+  struct Sent {
+    int from, value;
+    uint64_t term;  // the sender's term
+  };
+  std::map<std::pair<uint64_t, uint64_t>, Sent> entry_of_;  // (index, entry term) -> the first such entry sent
+  std::map<std::tuple<int, uint64_t, uint64_t>, std::pair<uint64_t, int>> leader_entry_;  // (leader, term, index) -> (entry term, value)
   std::vector<int> next_index_;                            // per server: the index it must apply next
   std::vector<uint64_t> last_term_;                        // per server: its last sampled term
   std::vector<bool> sampled_;                              // per server: sampled at least once
+  std::vector<bool> reports_leader_;                       // per server: its last sample said leader
+  std::vector<bool> connected_;                            // per server: on the network (the harness's view)
+  bool leaderless_ = false;       // no leader seen since leaderless_since_ (false: one was, or the check is off)
+  Micros leaderless_since_ = 0;
+  Micros frozen_before_ = 0;      // whole-process freeze time when that began
   struct Link {
     std::deque<Micros> keepalives;  // send times within the last window
     uint64_t commit_sent = 0;       // the highest commit index this link carried

@@ -267,6 +267,7 @@ void RaftTestConfig::SampleForMonitor() {
     servers_[i]->GetState(&is_leader, &term);
     monitor->Sampled(i, is_leader, term);
   }
+  monitor->LeadershipLook();
 }
 
 bool RaftTestConfig::WaitAppliedEverywhere(uint64_t index, Micros timeout_us) {
@@ -489,7 +490,7 @@ void RaftTestConfig::Disconnect(int i) {
   if (!servers_[i]->IsDisconnected()) servers_[i]->Disconnect();
   explicitly_disconnected_[i] = true;
   LogEvent("network", "disconnect S%d", i);
-  if (timeline_) timeline_->Network(i, true);
+  NetworkChanged(i, true);
 }
 
 void RaftTestConfig::Reconnect(int i) {
@@ -502,7 +503,12 @@ void RaftTestConfig::Reconnect(int i) {
   servers_[i]->Reconnect();
   explicitly_disconnected_[i] = false;
   LogEvent("network", "reconnect S%d", i);
-  if (timeline_) timeline_->Network(i, false);
+  NetworkChanged(i, false);
+}
+
+void RaftTestConfig::NetworkChanged(int i, bool down) {
+  if (timeline_) timeline_->Network(i, down);
+  if (SafetyMonitor* monitor = monitor_.load()) monitor->NetworkChanged(i, down);
 }
 
 bool RaftTestConfig::IsExplicitlyDisconnected(int i) {
@@ -528,7 +534,7 @@ void RaftTestConfig::ReconnectAndSlow(int i, Micros slowness) {
   if (servers_[i]->IsDisconnected()) {
     servers_[i]->Reconnect();
     LogEvent("network", "unreliable: reconnect S%d", i);
-    if (timeline_) timeline_->Network(i, false);
+    NetworkChanged(i, false);
   }
   // The real slow() begins with verify(!isDisconnected(svr)).
   if (servers_[i]->IsDisconnected()) {
@@ -559,7 +565,7 @@ void RaftTestConfig::NetworkControlLoop() {
           if (!servers_[i]->IsDisconnected()) {
             servers_[i]->Disconnect();
             LogEvent("network", "unreliable: disconnect S%d", i);
-            if (timeline_) timeline_->Network(i, true);
+            NetworkChanged(i, true);
           }
         } else {
           ReconnectAndSlow(i, (network_random_() % MAXSLOW) * 1000);

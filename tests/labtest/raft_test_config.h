@@ -190,6 +190,9 @@ class RaftTestConfig {
   // The real harness's reconnect(i, true) and slow(i, ms) pair, with its
   // verify that the server reports itself connected. net_mutex_ held.
   void ReconnectAndSlow(int i, Micros slowness);
+  // Server i went off the network (down) or came back: the timeline and
+  // the monitor are told.
+  void NetworkChanged(int i, bool down);
 
   uint64_t seed_;
   HarnessOptions options_;
