@@ -49,6 +49,8 @@ def parse(argv):
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build-grade"))
     p.add_argument("--wall", type=float, default=120,
                    help="seconds per labtest process of S seeds (120; the first seed alone gets a quarter)")
+    p.add_argument("--only", metavar="FILE",
+                   help="judge only the mutants whose ids FILE lists, one per line (e.g. an earlier run's survivors)")
     p.add_argument("--list", action="store_true", help="only list the mutants (id and line)")
     p.add_argument("--rescore", action="store_true",
                    help="judge nothing: apply the equivalent list to DIR/results.json (--out) and print the table again")
@@ -112,6 +114,18 @@ def main(argv=None):
         print(f"mutation-score: {error}", file=sys.stderr)
         return 2
     chosen = mutants.sample(every, args.sample, args.sample_seed)
+    if args.only:
+        try:
+            wanted = mutants.load_ids(args.only)
+        except mutants.MutationError as error:
+            print(f"mutation-score: {error}", file=sys.stderr)
+            return 2
+        unknown = sorted(wanted - {m["id"] for m in every})
+        if unknown:
+            print(f"mutation-score: --only: {len(unknown)} id(s) in {args.only} are not mutants of {args.server_rs}, "
+                  f"first: {unknown[0]}", file=sys.stderr)
+            return 2
+        chosen = [m for m in chosen if m["id"] in wanted]
     if args.list:
         for m in chosen:
             print(f"{m['line']:>5}  {m['id']}")
@@ -184,6 +198,7 @@ def main(argv=None):
                 say(f"{done} of {len(chosen)} mutants judged ({time.monotonic() - began:.0f} s)")
     unused = set(equivalents) - {m["id"] for m in every}
     title = (f"mutation score of {args.server_rs}" + (f" (modules {args.modules})" if args.modules else "") +
+             (f" (only the {len(chosen)} mutants {args.only} lists)" if args.only else "") +
              f": {len(passing['plain'])} plain + {len(passing['explore'])} explored seeds per mutant "
              f"(of {args.seeds} each: those the file itself passes), {time.monotonic() - began:.0f} s")
     print(report.write(out, results, title))

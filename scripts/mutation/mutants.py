@@ -61,3 +61,20 @@ def load_equivalents(path):
                 raise MutationError(f"{path}:{number}: no reason given (expected 'ID<TAB>REASON')")
             marked[mutant_id.strip()] = reason.strip()
     return marked
+
+
+def load_ids(path):
+    """The set of mutant ids a file lists, one per line ('#' starts a
+    comment line; anything after a tab is ignored, so an equivalent list
+    or a report's ids can be given as they are)."""
+    if not os.path.isfile(path):
+        raise MutationError(f"--only: '{path}' is not a file")
+    ids = set()
+    with open(path) as f:
+        for line in f:
+            mutant_id = line.split("\t")[0].strip()
+            if mutant_id and not mutant_id.startswith("#"):
+                ids.add(mutant_id)
+    if not ids:
+        raise MutationError(f"--only: '{path}' lists no mutant id")
+    return ids

@@ -115,6 +115,18 @@ def test_mutants_are_sampled_across_operators_and_equivalents_need_a_reason(tmp_
         mutants.load_equivalents(str(bad))
 
 
+def test_only_reads_ids_from_a_list_or_an_equivalent_file(tmp_path):
+    listed = tmp_path / "ids.txt"
+    listed.write_text("# survivors\nmod::f: boolean: true -> false #1\n\nmod::g: statement: x; -> (nothing) #2\tbecause\n")
+    assert mutants.load_ids(str(listed)) == {"mod::f: boolean: true -> false #1", "mod::g: statement: x; -> (nothing) #2"}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    with pytest.raises(mutants.MutationError, match="lists no mutant id"):
+        mutants.load_ids(str(empty))
+    with pytest.raises(mutants.MutationError, match="is not a file"):
+        mutants.load_ids(str(tmp_path / "missing.txt"))
+
+
 SEEDS = list(range(1, 21))
 
 
