@@ -78,7 +78,9 @@ void SafetyMonitor::VoteCast(int voter, int candidate, int64_t term) {
   } else {
     detail = who + " granted its vote" + in_term + " to S" + std::to_string(first) + " and then to S" + std::to_string(candidate);
   }
-  Record(kOneVote, {voter, first == voter ? candidate : first}, detail);
+  std::vector<int> servers{voter, first == voter ? candidate : first};
+  if (first != voter && candidate != voter) servers.push_back(candidate);
+  Record(kOneVote, servers, detail);
 }
 
 void SafetyMonitor::VoteGranted(int voter, int candidate, int64_t term) {

@@ -74,6 +74,7 @@ void OneVotePerTerm() {
     monitor.VoteGranted(4, 2, 2);
     EXPECT(Properties(monitor) == SafetyMonitor::kOneVote);
     EXPECT(Says(monitor, "S4 granted its vote in term 2 to S1 and then to S2"));
+    EXPECT((monitor.findings().front().servers == std::vector<int>{4, 1, 2}));
   }
   {  // A candidate (it asked for votes: a vote for itself) grants another.
     SafetyMonitor monitor(5, 0);
@@ -81,6 +82,7 @@ void OneVotePerTerm() {
     monitor.VoteGranted(0, 3, 4);
     EXPECT(Properties(monitor) == SafetyMonitor::kOneVote);
     EXPECT(Says(monitor, "S0 asked for votes in term 4 (a vote for itself) and then granted its vote to S3"));
+    EXPECT((monitor.findings().front().servers == std::vector<int>{0, 3}));
   }
   {  // A voter later asks for votes in the same term.
     SafetyMonitor monitor(5, 0);
