@@ -44,6 +44,18 @@ def apply(source_bytes, mutant):
     return source_bytes[:mutant["start"]] + mutant["to"].encode() + source_bytes[mutant["end"]:]
 
 
+def _listed_lines(path):
+    """(line number, mutant id, the rest after a tab) for each line of a
+    list of mutants; blank lines and lines starting with '#' are skipped."""
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            mutant_id, _, rest = line.partition("\t")
+            yield number, mutant_id.strip(), rest.strip()
+
+
 def load_equivalents(path):
     """{mutant id: reason} from a checked-in list: one mutant per line,
     'ID<TAB>REASON'; '#' starts a comment line. A line without a reason is
@@ -51,15 +63,10 @@ def load_equivalents(path):
     if not path or not os.path.isfile(path):
         return {}
     marked = {}
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            mutant_id, _, reason = line.partition("\t")
-            if not reason.strip():
-                raise MutationError(f"{path}:{number}: no reason given (expected 'ID<TAB>REASON')")
-            marked[mutant_id.strip()] = reason.strip()
+    for number, mutant_id, reason in _listed_lines(path):
+        if not reason:
+            raise MutationError(f"{path}:{number}: no reason given (expected 'ID<TAB>REASON')")
+        marked[mutant_id] = reason
     return marked
 
 
@@ -69,12 +76,7 @@ def load_ids(path):
     or a report's ids can be given as they are)."""
     if not os.path.isfile(path):
         raise MutationError(f"--only: '{path}' is not a file")
-    ids = set()
-    with open(path) as f:
-        for line in f:
-            mutant_id = line.split("\t")[0].strip()
-            if mutant_id and not mutant_id.startswith("#"):
-                ids.add(mutant_id)
+    ids = {mutant_id for _, mutant_id, _ in _listed_lines(path) if mutant_id}
     if not ids:
         raise MutationError(f"--only: '{path}' lists no mutant id")
     return ids

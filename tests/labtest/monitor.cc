@@ -96,13 +96,14 @@ void SafetyMonitor::VotesAsked(int candidate, int64_t term) {
 void SafetyMonitor::EntrySent(int from, const Append& append) {
   // mutex_ held; append.has_entry.
   const uint64_t index = append.prev_log_index + 1;
-  const std::string at = "index " + std::to_string(index);
-  const std::string what = append.has_value ? std::to_string(append.value) : std::string("a non-lab command");
+  // The words of a finding, built only for one.
+  auto at = [index] { return "index " + std::to_string(index); };
+  auto what = [&append] { return append.has_value ? std::to_string(append.value) : std::string("a non-lab command"); };
   if (append.entry_term > append.term) {
     if (keys_.insert({kLogMatching, "future/" + std::to_string(from) + "/" + std::to_string(append.term)}).second) {
       Record(kLogMatching, {from},
              "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent an entry of term " +
-                 std::to_string(append.entry_term) + " at " + at);
+                 std::to_string(append.entry_term) + " at " + at());
     }
     return;
   }
@@ -113,9 +114,9 @@ void SafetyMonitor::EntrySent(int from, const Append& append) {
       keys_.insert({kLogMatching, std::to_string(index) + "/" + std::to_string(append.entry_term)}).second) {
     const Sent& first = known.first->second;
     Record(kLogMatching, {first.from, from},
-           "two entries at " + at + " of term " + std::to_string(append.entry_term) + ": S" + std::to_string(first.from) +
+           "two entries at " + at() + " of term " + std::to_string(append.entry_term) + ": S" + std::to_string(first.from) +
                " (term " + std::to_string(first.term) + ") sent " + std::to_string(first.value) + ", S" +
-               std::to_string(from) + " (term " + std::to_string(append.term) + ") sent " + what);
+               std::to_string(from) + " (term " + std::to_string(append.term) + ") sent " + what());
   }
   // Leader Append-Only: within its term a leader's entry at an index stays.
   auto mine = leader_entry_.emplace(std::make_tuple(from, append.term, index), std::make_pair(append.entry_term, append.value));
@@ -125,7 +126,7 @@ void SafetyMonitor::EntrySent(int from, const Append& append) {
     Record(kLeaderAppendOnly, {from},
            "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent " +
                std::to_string(mine.first->second.second) + " (term " + std::to_string(mine.first->second.first) +
-               ") at " + at + " and later " + what + " (term " + std::to_string(append.entry_term) + ")");
+               ") at " + at() + " and later " + what() + " (term " + std::to_string(append.entry_term) + ")");
   }
   // Leader Completeness: a command applied at this index was committed in a
   // term no higher than every term used until then; a leader of a higher
@@ -136,7 +137,7 @@ void SafetyMonitor::EntrySent(int from, const Append& append) {
       keys_.insert({kLeaderCompleteness, std::to_string(from) + "/" + std::to_string(append.term) + "/" + std::to_string(index)})
           .second) {
     Record(kLeaderCompleteness, {from, applied->second.server},
-           "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent " + what + " at " + at +
+           "S" + std::to_string(from) + ", leader of term " + std::to_string(append.term) + ", sent " + what() + " at " + at() +
                ", where S" + std::to_string(applied->second.server) + " had applied " +
                std::to_string(applied->second.value) + " while no term above " +
                std::to_string(applied->second.terms_until) + " existed");
