@@ -260,6 +260,12 @@ void VirtualWorld::Wake(VThread* thread) {
   runnable_.push_back(thread);
 }
 
+void VirtualWorld::NoteForeignThread() {
+  if (foreign_threads_++ > 0) return;
+  std::fprintf(stderr, "labtest --virtual: note: the crate started 1 OS thread (pthread_create); it runs in real time "
+                       "beside the virtual world, so this run is not an exact replay: grade such a crate in real time\n");
+}
+
 void VirtualWorld::FreezeAll(Micros us) {
   // Nothing runs until then; timers due meanwhile fire in order after it.
   frozen_until_ = now_ + us;

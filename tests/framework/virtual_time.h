@@ -177,8 +177,9 @@ class VirtualWorld {
 
   // An OS thread started from inside the world (virtual_libc's
   // pthread_create): it runs in real time, so the run is no exact replay.
-  void NoteForeignThread() { foreign_threads_++; }
-  int foreign_threads() const { return foreign_threads_.load(); }
+  // The first one is reported at once on stderr, as the run's note (a
+  // thread like that often aborts the run before its end).
+  void NoteForeignThread();
 
   // The run's observer (the harness's safety monitor): `look` runs on a
   // virtual thread of its own that the scheduler switches to directly at

@@ -271,11 +271,7 @@ int RunVirtual(const standin::Config& config, const std::set<int>& tests, standi
     // Only what the seed determines, so two runs of a seed print the same bytes.
     std::fprintf(stderr, "virtual run seed %llu: trace hash %016llx (%s, %.1f s of virtual time)\n", run_seed,
                  (unsigned long long)world.trace_hash(), failed_test == 0 ? "passed" : "FAILED", world.Now() / 1e6);
-    if (world.foreign_threads() > 0) {
-      std::fprintf(stderr, "labtest --virtual: note: the crate started %d OS thread(s) (pthread_create); they run in "
-                           "real time beside the virtual world, so this run is not an exact replay: grade such a crate "
-                           "in real time\n", world.foreign_threads());
-    }
+    // (A crate that started OS threads was reported when it started the first.)
     const std::string replay = "labtest -f CONFIG --virtual --seed " + std::to_string(run_seed) + " -t 1-{TEST}" + run_args;
     if (!options.quiet || runs == 1) {
       ReportRun(commands_before);
