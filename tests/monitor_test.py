@@ -15,7 +15,13 @@ LABTEST is this project's labtest (our crate). Checked:
   true in RaftCore::handle_request_vote), built here: it passes every test,
   and the monitor finds a server voting twice in a term in a plain seed and
   in an explored one; scripts/shrink narrows the explored one to a few
-  choices whose replay still shows it.
+  choices whose replay still shows it;
+- Figure 2's first receiver rule, on two mutants of the student-style
+  tests/submissions/student_correct.rs built here: one that accepts an
+  AppendEntries of an older term (found in seed 1: an old leader rejoins in
+  test 6), and one that grants a vote to a RequestVote of an older term
+  (found in explored seed 103, where a candidate's request arrives after the
+  voter moved to a newer term without voting).
 """
 import os
 import re
@@ -29,6 +35,15 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from mutation import build  # noqa: E402
 
 VOTE_RULE = "let can_vote = self.voted_for.is_none() || self.voted_for == Some(request.candidate_id);"
+STUDENT = os.path.join(ROOT, "tests", "submissions", "student_correct.rs")
+# Receiver rule 1 in student_correct.rs: the term test of its vote, and its
+# AppendEntries handler's refusal of an older term.
+STUDENT_VOTE_TERM = "let granted = can_term == self.current_term\n"
+STUDENT_APPEND_TERM = """        if leader_current_term < self.current_term {
+            reply.reject(self.current_term, self.last_index());
+            return;
+        }
+"""
 problems = []
 
 
@@ -77,24 +92,36 @@ def ours(binary):
     expect(code == 2 and "--explore needs --virtual" in text, "--explore without --virtual is refused with exit 2")
 
 
-def vote_everyone(build_dir):
-    work = tempfile.mkdtemp(prefix="monitor-test-")
-    bundle = os.path.join(work, "rust_raft.rs")
+class Mutants:
+    """Builds labtests of mutants of a server.rs, in one work folder."""
+
+    def __init__(self, build_dir):
+        self.work = tempfile.mkdtemp(prefix="monitor-test-")
+        with open(os.path.join(self.work, "prepare.log"), "w") as log:
+            self.link_labtest, self.cache, _ = build.prepare(build_dir, log)
+        self.bench = None  # one crate and target folder, rebuilt per mutant
+
+    def build(self, source, rule, replacement, name):
+        """The labtest of `source` with its one `rule` replaced, or None."""
+        if source.count(rule) != 1:
+            expect(False, f"{name}: the rule it changes is where this test expects it")
+            return None
+        mutant = os.path.join(self.work, name + ".rs")
+        with open(mutant, "w") as f:
+            f.write(source.replace(rule, replacement))
+        if self.bench is None:
+            self.bench = build.Workbench(self.work, 0, self.cache, mutant)
+        binary = os.path.join(self.work, "labtest-" + name)
+        ok, error = self.bench.build(open(mutant, "rb").read(), binary, self.link_labtest)
+        expect(ok, f"the {name} mutant builds ({error})")
+        return binary if ok else None
+
+
+def vote_everyone(mutants):
+    bundle = os.path.join(mutants.work, "rust_raft.rs")
     subprocess.run([os.path.join(ROOT, "scripts", "bundle-server"), "-o", bundle], check=True)
-    source = open(bundle).read()
-    if source.count(VOTE_RULE) != 1:
-        expect(False, "the vote rule of RaftCore::handle_request_vote is where this test expects it")
-        return
-    mutant = os.path.join(work, "vote_everyone.rs")
-    with open(mutant, "w") as f:
-        f.write(source.replace(VOTE_RULE, "let can_vote = true;"))
-    with open(os.path.join(work, "prepare.log"), "w") as log:
-        link_labtest, cache, _ = build.prepare(build_dir, log)
-    bench = build.Workbench(work, 0, cache, mutant)
-    binary = os.path.join(work, "labtest-vote-everyone")
-    ok, error = bench.build(open(mutant, "rb").read(), binary, link_labtest)
-    expect(ok, f"the vote-everyone mutant builds ({error})")
-    if not ok:
+    binary = mutants.build(open(bundle).read(), VOTE_RULE, "let can_vote = true;", "vote-everyone")
+    if binary is None:
         return
     # Seeds 980-989 include 985, where a plain run shows it in test 2.
     _, text = labtest(binary, "--virtual", "--seed", "980", "-r", "10")
@@ -116,10 +143,27 @@ def vote_everyone(build_dir):
         expect("finding: one vote per term" in replay, f"the shrunk replay ({shrunk.group(3)}) still shows the second vote")
 
 
+def stale_requests(mutants):
+    student = open(STUDENT).read()
+    finding = "finding: reply false if term < currentTerm: "
+    binary = mutants.build(student, STUDENT_APPEND_TERM, "", "stale-append")
+    if binary is not None:
+        _, text = labtest(binary, "--virtual", "--seed", "1", "-t", "1-6")
+        expect(re.search(finding + r"S\d accepted an AppendEntries of term \d+ while its own term was \d+", text),
+               "a student's server that accepts an older term's AppendEntries: found in seed 1")
+    binary = mutants.build(student, STUDENT_VOTE_TERM, "let granted = true\n", "stale-vote")
+    if binary is not None:
+        _, text = labtest(binary, "--virtual", "--seed", "103", "-t", "1-11", "--explore")
+        expect(finding + "S1 granted its vote to S2's RequestVote of term 18 while its own term was 19" in text,
+               "a student's server that votes for an older term's candidate: found in explored seed 103")
+
+
 def main():
     build_dir, binary = os.path.abspath(sys.argv[1]), sys.argv[2]
     ours(binary)
-    vote_everyone(build_dir)
+    mutants = Mutants(build_dir)
+    vote_everyone(mutants)
+    stale_requests(mutants)
     if problems:
         print("monitor_test: FAILED:\n  " + "\n  ".join(problems))
         return 1

@@ -78,6 +78,7 @@ void CheckBlocking(const char* function, const Reactor* owner) {
   Reactor* here = Reactor::HereIfAny();
   if (Reactor::CurrentCoroutine() != nullptr) {
     if (const char* handler = HandlerScope::Current()) {
+      standin::HandlerWaited();
       RecordHazard(std::string(function) + " inside the RPC handler " + handler, standin::rule::kHandlerWait,
                    here->server());
     }

@@ -240,6 +240,13 @@ std::atomic<RunObserver*> g_observer{nullptr};
 void SetRunObserver(RunObserver* observer) { g_observer = observer; }
 RunObserver* CurrentRunObserver() { return g_observer.load(); }
 
+namespace {
+thread_local void* tl_answering_reply = nullptr;
+}  // namespace
+void SetAnsweringReply(void* ctx) { tl_answering_reply = ctx; }
+void* AnsweringReply() { return tl_answering_reply; }
+void HandlerWaited() { tl_answering_reply = nullptr; }
+
 // ----- Network -----------------------------------------------------------------------
 
 void Network::Register(siteid_t site, Reactor* reactor, RaftService* service) {

@@ -250,11 +250,31 @@ class RunObserver {
     bool has_value = false;   // the entry is a lab command
     int value = 0;            // its value (when has_value)
   };
+  // A reply a server sent from inside its handler, before the handler
+  // waited or returned (so its term is the server's term while it decided):
+  // the request's term, the reply's, and whether it said yes.
+  struct Answer {
+    int server = -1;
+    bool is_vote = false;  // RequestVote (else AppendEntries)
+    int candidate = -1;    // a RequestVote's candidate
+    uint64_t request_term = 0, reply_term = 0;
+    bool yes = false;      // voteGranted / success
+  };
   virtual ~RunObserver() = default;
   virtual void VoteGranted(int voter, int candidate, int64_t term) = 0;
   virtual void VotesAsked(int candidate, int64_t term) = 0;
   virtual void AppendSent(int from, int to, const Append& append) = 0;
+  virtual void Answered(const Answer& answer) = 0;
 };
+// The reply context of the crate's RPC handler running on this thread,
+// while that handler has neither waited nor returned (raft_server.cc sets
+// it around the call), else nullptr: a reply sent then was decided in the
+// request's moment, at the server's term of that moment.
+void SetAnsweringReply(void* ctx);
+void* AnsweringReply();
+// The crate waits inside an RPC handler on this thread (CheckBlocking): a
+// reply it sends later may carry a term that moved meanwhile.
+void HandlerWaited();
 // The observer of this run, or nullptr (set by the harness).
 void SetRunObserver(RunObserver* observer);
 RunObserver* CurrentRunObserver();

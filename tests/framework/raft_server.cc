@@ -47,6 +47,21 @@ T Written(T value, T marker, const char* field, std::string* unset) {
   *unset += (unset->empty() ? "" : ", ") + std::string(field);
   return 0;
 }
+// Only a reply sent while its handler has neither waited nor returned is
+// told to the monitor as an Answer (Figure 2's first receiver rule is
+// checked on it): one sent after a wait the real framework allows (a
+// hazard) may carry a term that moved meanwhile.
+struct Answering {
+  explicit Answering(void* ctx) { SetAnsweringReply(ctx); }
+  ~Answering() { SetAnsweringReply(nullptr); }
+  Answering(const Answering&) = delete;
+  Answering& operator=(const Answering&) = delete;
+};
+void ReportAnswer(void* raw, RunObserver::Answer answer) {
+  if (AnsweringReply() != raw) return;
+  if (RunObserver* observer = CurrentRunObserver()) observer->Answered(answer);
+}
+
 void ReportUnset(const char* handler, const std::string& unset, int server) {
   if (!unset.empty()) RecordHazard(std::string(handler) + " replied without writing " + unset, rule::kReplyUnset, server);
 }
@@ -69,6 +84,14 @@ struct VoteReplyContext {
     if (granted != 0) {
       if (RunObserver* observer = CurrentRunObserver()) observer->VoteGranted(ctx->server, ctx->candidate, ctx->candidate_term);
     }
+    RunObserver::Answer answer;
+    answer.server = ctx->server;
+    answer.is_vote = true;
+    answer.candidate = ctx->candidate;
+    answer.request_term = static_cast<uint64_t>(ctx->candidate_term);
+    answer.reply_term = static_cast<uint64_t>(term);
+    answer.yes = granted != 0;
+    ReportAnswer(raw, answer);
     ctx->send(term, granted);
     delete ctx;
   }
@@ -76,6 +99,7 @@ struct VoteReplyContext {
 
 struct AppendReplyContext {
   int server = -1;
+  uint64_t request_term = 0;
   uint64_t ok = kUnsetWord, term = kUnsetWord, last_log_index = kUnsetWord;
   std::function<void(RaftService::AppendResult)> send;
   static void Done(void* raw) {
@@ -87,6 +111,12 @@ struct AppendReplyContext {
                                            Written(ctx->term, kUnsetWord, "followerCurrentTerm", &unset),
                                            Written(ctx->last_log_index, kUnsetWord, "followerLastLogIndex", &unset)};
     ReportUnset(handler, unset, ctx->server);
+    RunObserver::Answer answer;
+    answer.server = ctx->server;
+    answer.request_term = ctx->request_term;
+    answer.reply_term = result.term;
+    answer.yes = result.ok != 0;
+    ReportAnswer(raw, answer);
     ctx->send(result);
     delete ctx;
   }
@@ -158,6 +188,7 @@ void RaftServer::OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, 
   ctx->send = std::move(reply);
   Track(ctx);
   HandlerScope scope("rust_raft_server_on_request_vote");
+  Answering answering(ctx);
   rust_raft_server_on_request_vote(handle_, last_log_index, last_log_term, candidate, term, &ctx->term,
                                    &ctx->granted, &VoteReplyContext::Done, ctx);
 }
@@ -165,10 +196,12 @@ void RaftServer::OnRequestVote(slotid_t last_log_index, ballot_t last_log_term, 
 void RaftServer::OnAppendEntries(const AppendArgs& args, std::function<void(AppendResult)> reply) {
   auto* ctx = new AppendReplyContext;
   ctx->server = frame_.site_id;
+  ctx->request_term = args.term;
   ctx->send = std::move(reply);
   Track(ctx);
   Marshallable_C cmd = args.entry ? CommandHandles::Make(args.entry) : nullptr;
   HandlerScope scope("rust_raft_server_on_append_entries");
+  Answering answering(ctx);
   rust_raft_server_on_append_entries(handle_, 0, 0, args.term, args.prev_log_index, args.prev_log_term,
                                      args.commit_index, cmd, args.entry_term, &ctx->ok, &ctx->term,
                                      &ctx->last_log_index, &AppendReplyContext::Done, ctx);

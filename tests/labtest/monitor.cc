@@ -171,6 +171,23 @@ void SafetyMonitor::AppendSent(int from, int to, const Append& append) {
   Record(kHeartbeatLimit, {from, to}, detail.str());
 }
 
+void SafetyMonitor::Answered(const Answer& answer) {
+  if (!answer.yes || answer.reply_term <= answer.request_term) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string who = "S" + std::to_string(answer.server);
+  const std::string key = std::string(answer.is_vote ? "vote/" : "append/") + std::to_string(answer.server) + "/" +
+                          std::to_string(answer.request_term) + "/" + std::to_string(answer.reply_term);
+  if (!keys_.insert({kStaleRequest, key}).second) return;
+  const std::string terms = " of term " + std::to_string(answer.request_term) + " while its own term was " +
+                            std::to_string(answer.reply_term) + " (its reply's term)";
+  if (answer.is_vote) {
+    Record(kStaleRequest, {answer.server, answer.candidate},
+           who + " granted its vote to S" + std::to_string(answer.candidate) + "'s RequestVote" + terms);
+  } else {
+    Record(kStaleRequest, {answer.server}, who + " accepted an AppendEntries" + terms);
+  }
+}
+
 void SafetyMonitor::Applied(int server, int index, int value) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (server < 0 || server >= servers_) return;

@@ -7,6 +7,8 @@
 //     a vote for itself (the quorum event counts it);
 //   - every AppendEntries a server sends (from, to, term, previous index,
 //     commit, and its one entry's term and command, if it carries one);
+//   - every reply a server sends from inside its handler, before the
+//     handler waited or returned: the request's term, the reply's, yes/no;
 //   - every command applied through the apply callback (server, index, value);
 //   - each server's (is_leader, term) from the exports, sampled at every
 //     quiescent step of virtual time, every 2 ms in real time;
@@ -25,6 +27,10 @@
 //   - State Machine Safety: no two servers apply different commands at one index;
 //   - apply order: each server applies 1, 2, 3, ... once each, no gap;
 //   - a server's term never decreases;
+//   - Figure 2's first receiver rule ("reply false if term < currentTerm"):
+//     no vote granted and no AppendEntries accepted with a reply whose term
+//     is above the request's (a stale request; only replies sent before
+//     the handler waited are judged, see RunObserver::Answer);
 //   - the handout's new leader within 5 s "if a majority can talk": in
 //     virtual time, no 5 s of running (whole-process freezes left out)
 //     during a test without a connected server that reports itself leader
@@ -75,6 +81,7 @@ class SafetyMonitor : public RunObserver {
   static constexpr const char* kLeaderAppendOnly = "Leader Append-Only";
   static constexpr const char* kLeaderCompleteness = "Leader Completeness";
   static constexpr const char* kLeaderWithin = "new leader within 5 s";
+  static constexpr const char* kStaleRequest = "reply false if term < currentTerm";
   static constexpr Micros kLeaderWithinUs = 5000000;
   static constexpr int kHeartbeatsPerSecond = 10;
   static constexpr Micros kHeartbeatWindowUs = 1000000;
@@ -87,6 +94,7 @@ class SafetyMonitor : public RunObserver {
   void VoteGranted(int voter, int candidate, int64_t term) override;
   void VotesAsked(int candidate, int64_t term) override;
   void AppendSent(int from, int to, const Append& append) override;
+  void Answered(const Answer& answer) override;
   // The harness.
   void Applied(int server, int index, int value);
   void Sampled(int server, bool is_leader, uint64_t term);

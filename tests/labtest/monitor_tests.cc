@@ -275,6 +275,53 @@ void NewLeaderWithin5s() {
   }
 }
 
+RunObserver::Answer Vote(int voter, int candidate, uint64_t request_term, uint64_t reply_term, bool granted) {
+  RunObserver::Answer answer;
+  answer.server = voter;
+  answer.is_vote = true;
+  answer.candidate = candidate;
+  answer.request_term = request_term;
+  answer.reply_term = reply_term;
+  answer.yes = granted;
+  return answer;
+}
+
+RunObserver::Answer AppendReply(int server, uint64_t request_term, uint64_t reply_term, bool success) {
+  RunObserver::Answer answer;
+  answer.server = server;
+  answer.request_term = request_term;
+  answer.reply_term = reply_term;
+  answer.yes = success;
+  return answer;
+}
+
+void StaleRequests() {
+  {  // Legal replies: yes only in the request's own term; no to older terms.
+    SafetyMonitor monitor(5, 0);
+    monitor.Answered(Vote(2, 1, 4, 4, true));
+    monitor.Answered(Vote(3, 1, 4, 6, false));  // a stale request, refused
+    monitor.Answered(Vote(0, 1, 4, 0, true));   // a reply term never written (a hazard, not this rule)
+    monitor.Answered(AppendReply(2, 4, 4, true));
+    monitor.Answered(AppendReply(3, 4, 5, false));
+    EXPECT(monitor.total() == 0);
+  }
+  {  // A vote granted to a candidate of an older term.
+    SafetyMonitor monitor(5, 0);
+    monitor.Answered(Vote(3, 1, 4, 5, true));
+    monitor.Answered(Vote(3, 1, 4, 5, true));  // the same again: one finding
+    EXPECT(Properties(monitor) == SafetyMonitor::kStaleRequest);
+    EXPECT(Says(monitor, "S3 granted its vote to S1's RequestVote of term 4 while its own term was 5"));
+    EXPECT((monitor.findings().front().servers == std::vector<int>{3, 1}));
+  }
+  {  // An AppendEntries of an older term accepted.
+    SafetyMonitor monitor(5, 0);
+    monitor.Answered(AppendReply(2, 3, 7, true));
+    EXPECT(Properties(monitor) == SafetyMonitor::kStaleRequest);
+    EXPECT(Says(monitor, "S2 accepted an AppendEntries of term 3 while its own term was 7"));
+    EXPECT((monitor.findings().front().servers == std::vector<int>{2}));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -286,5 +333,6 @@ int main(int argc, char** argv) {
                                     {"state_machine_and_order", StateMachineAndOrder},
                                     {"terms_and_leaders", TermsAndLeaders},
                                     {"heartbeat_limit", HeartbeatLimit},
-                                    {"new_leader_within_5s", NewLeaderWithin5s}});
+                                    {"new_leader_within_5s", NewLeaderWithin5s},
+                                    {"stale_requests", StaleRequests}});
 }
