@@ -48,6 +48,12 @@ std::string Properties(const SafetyMonitor& monitor) {
   return text;
 }
 
+// The servers the first finding names (none if there is no finding).
+std::vector<int> FirstServers(const SafetyMonitor& monitor) {
+  const auto findings = monitor.findings();
+  return findings.empty() ? std::vector<int>{} : findings.front().servers;
+}
+
 bool Says(const SafetyMonitor& monitor, const std::string& words) {
   for (const auto& finding : monitor.findings()) {
     if (finding.detail.find(words) != std::string::npos) return true;
@@ -74,7 +80,7 @@ void OneVotePerTerm() {
     monitor.VoteGranted(4, 2, 2);
     EXPECT(Properties(monitor) == SafetyMonitor::kOneVote);
     EXPECT(Says(monitor, "S4 granted its vote in term 2 to S1 and then to S2"));
-    EXPECT((monitor.findings().front().servers == std::vector<int>{4, 1, 2}));
+    EXPECT((FirstServers(monitor) == std::vector<int>{4, 1, 2}));
   }
   {  // A candidate (it asked for votes: a vote for itself) grants another.
     SafetyMonitor monitor(5, 0);
@@ -82,7 +88,7 @@ void OneVotePerTerm() {
     monitor.VoteGranted(0, 3, 4);
     EXPECT(Properties(monitor) == SafetyMonitor::kOneVote);
     EXPECT(Says(monitor, "S0 asked for votes in term 4 (a vote for itself) and then granted its vote to S3"));
-    EXPECT((monitor.findings().front().servers == std::vector<int>{0, 3}));
+    EXPECT((FirstServers(monitor) == std::vector<int>{0, 3}));
   }
   {  // A voter later asks for votes in the same term.
     SafetyMonitor monitor(5, 0);
@@ -311,14 +317,14 @@ void StaleRequests() {
     monitor.Answered(Vote(3, 1, 4, 5, true));  // the same again: one finding
     EXPECT(Properties(monitor) == SafetyMonitor::kStaleRequest);
     EXPECT(Says(monitor, "S3 granted its vote to S1's RequestVote of term 4 while its own term was 5"));
-    EXPECT((monitor.findings().front().servers == std::vector<int>{3, 1}));
+    EXPECT((FirstServers(monitor) == std::vector<int>{3, 1}));
   }
   {  // An AppendEntries of an older term accepted.
     SafetyMonitor monitor(5, 0);
     monitor.Answered(AppendReply(2, 3, 7, true));
     EXPECT(Properties(monitor) == SafetyMonitor::kStaleRequest);
     EXPECT(Says(monitor, "S2 accepted an AppendEntries of term 3 while its own term was 7"));
-    EXPECT((monitor.findings().front().servers == std::vector<int>{2}));
+    EXPECT((FirstServers(monitor) == std::vector<int>{2}));
   }
 }
 
