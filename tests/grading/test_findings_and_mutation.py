@@ -171,6 +171,38 @@ def test_judge_reads_labtests_summary(monkeypatch):
     assert result["monitor"]["by"].startswith("finding: State Machine Safety: at index 3")
 
 
+def test_a_run_that_hits_the_suites_own_defect_kills_nothing(monkeypatch):
+    defect = ("labtest: test 11's final reconnect hits the real suite's own defect (labtest.md, defect 1): "
+              "leader1 = 4, leader2 = 0; it reconnects server 1, which is connected\n")
+    alone = (defect + "standin: RaftTestConfig::Reconnect: server 1 is not disconnected (the real framework aborts here)\n"
+             "virtual run seed 1: trace hash 00000000000000aa (FAILED, 136.1 s of virtual time)\n")
+    many = {"defect only": ("virtual run seed 2: trace hash 00000000000000b2 (passed, 1.0 s)\n" + defect +
+                            "virtual run seed 3: trace hash 00000000000000b3 (FAILED, 1.0 s)\n"
+                            "labtest --virtual: 19 of 20 runs passed (seeds 1-20)\n  test 11: 1 failure(s)\n"
+                            "    seed 3: aborted: RaftTestConfig::Reconnect: server 1 is not disconnected\n")}
+    many["and a real failure"] = (defect + "virtual run seed 3: trace hash 00000000000000b3 (FAILED, 1.0 s)\n"
+                                  "virtual run seed 4: trace hash 00000000000000b4 (FAILED, 1.0 s)\n"
+                                  "labtest --virtual: 18 of 20 runs passed (seeds 1-20)\n  test 11: 1 failure(s)\n"
+                                  "    seed 3: aborted: RaftTestConfig::Reconnect: server 1 is not disconnected\n"
+                                  "  test 3: 1 failure(s)\n    seed 4: failed to reach agreement\n")
+    chosen = ["defect only"]
+
+    class Done:
+        def __init__(self, text):
+            self.stdout, self.stderr, self.returncode = text, "", 1
+
+    def fake_run(argv, **kw):
+        return Done(alone if argv[argv.index("-r") + 1] == "1" else many[chosen[0]])
+
+    monkeypatch.setattr(judge.subprocess, "run", fake_run)
+    assert judge.defect_seeds(many["defect only"]) == {3}
+    result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
+    assert [result[m]["outcome"] for m in ("suite", "monitor", "explore")] == ["survived"] * 3
+    chosen[0] = "and a real failure"
+    result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
+    assert result["suite"] == {"outcome": "killed", "by": "failed to reach agreement (seed 4)"}
+
+
 def test_the_seeds_a_file_itself_fails_are_left_out(monkeypatch):
     class Done:
         def __init__(self, text):
