@@ -47,8 +47,8 @@ def parse(argv):
                    help="the mutants a person marked equivalent (tests/mutation/equivalent.txt)")
     p.add_argument("--out", default="mutation-out")
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build-grade"))
-    p.add_argument("--wall", type=float, default=120,
-                   help="seconds per labtest process of S seeds (120; the first seed alone gets a quarter)")
+    p.add_argument("--wall", type=float, default=30,
+                   help="seconds one run (one labtest process, one seed) may take before it counts as hung (30)")
     p.add_argument("--only", metavar="FILE",
                    help="judge only the mutants whose ids FILE lists, one per line (e.g. an earlier run's survivors)")
     p.add_argument("--list", action="store_true", help="only list the mutants (id and line)")

@@ -24,19 +24,15 @@ change, or it cannot change behaviour)."""
 import re
 import subprocess
 
-SUMMARY = re.compile(r"^labtest --virtual: (\d+) of (\d+) runs passed", re.M)
-FIRST_FAILURE = re.compile(r"^    seed (\d+): (.*)$", re.M)
-FINDING_RUN = re.compile(r"^  seed (\d+): \d+ finding\(s\), first: (.*)$", re.M)
 WATCHDOG = re.compile(r"^labtest --virtual: no progress for", re.M)
 DEADLOCK = re.compile(r"^labtest --virtual: the deadlock came in test (\d+)", re.M)
 ABORTED = re.compile(r"^standin: (.*)$", re.M)
 PANIC = re.compile(r"panicked at [^\n]*:\n(.*)")
 HASH = re.compile(r"^virtual run seed (\d+): trace hash ([0-9a-f]{16}) \((passed|FAILED)", re.M)
-# A process of one seed prints no summary: its run's own lines.
 ONE_FAILED = re.compile(r"^TEST \d+ Failed: (.*)$", re.M)
 ONE_FINDING = re.compile(r"^labtest: finding: (.*?) \(test \d+, at", re.M)
-# labtest's own line for a run that hit the suite's test-11 defect; it comes
-# before that run's trace hash line (scripts/grading/run.py reads it too).
+# labtest's own line for a run that hit the suite's test-11 defect
+# (scripts/grading/run.py reads it too).
 DEFECT = "labtest: test 11's final reconnect hits the real suite's own defect"
 
 
@@ -52,115 +48,76 @@ class Outcome:
                        {**self.hashes, **later.hashes})
 
 
-def consecutive(seeds):
-    """[(first, count)]: the sorted seeds as runs of consecutive ones."""
-    runs = []
-    for seed in sorted(seeds):
-        if runs and runs[-1][0] + runs[-1][1] == seed:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((seed, 1))
-    return runs
-
-
-def run_seeds(labtest, config, seeds, explore, wall):
-    """The seeds (a list): the first alone (most mutants that fail, fail
-    there: no need to run the others), then the rest, one labtest process
-    per run of consecutive seeds."""
-    if not seeds:
-        return Outcome()
-    first = run_process(labtest, config, 1, seeds[0], explore, wall / 4)
-    if first.failure or first.finding or first.hung or len(seeds) == 1:
-        return first
-    outcome = first
-    for start, count in consecutive(seeds[1:]):
-        outcome = outcome.merge(run_process(labtest, config, count, start, explore, wall))
-        if outcome.failure or outcome.finding or outcome.hung:
+def run_seeds(labtest, config, seeds, explore, wall, stop_at_finding=True):
+    """The seeds (a list), one labtest process each, as the grade runs them
+    (in one process, a run can depend on what ran before it: a crate's
+    `static`s, std's per-thread HashMap keys), until one fails or hangs,
+    or (stop_at_finding) raises a finding."""
+    outcome = Outcome()
+    for seed in seeds:
+        outcome = outcome.merge(run_process(labtest, config, seed, explore, wall))
+        if outcome.failure or outcome.hung or (stop_at_finding and outcome.finding):
             break
     return outcome
 
 
 def baseline(labtest, config, seeds, explore, wall):
-    """The file itself on `seeds`: ({seed: hash} of its runs, the seeds it
-    passes without a finding). Only those can tell a mutant apart: a seed
-    the file already fails kills nothing."""
-    argv = labtest_argv(labtest, config, len(seeds), seeds[0], explore)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=wall * 4)
-        text = done.stdout + done.stderr
-    except subprocess.TimeoutExpired as hung:
-        text = (hung.stdout or b"").decode(errors="replace") if isinstance(hung.stdout, bytes) else (hung.stdout or "")
-    verdicts = {int(seed): (h, verdict) for seed, h, verdict in HASH.findall(text)}
-    with_findings = {int(seed) for seed, _ in FINDING_RUN.findall(text)}
-    if len(seeds) == 1 and ONE_FINDING.search(text):
-        with_findings.add(seeds[0])
-    passing = [seed for seed in seeds if verdicts.get(seed, ("", ""))[1] == "passed" and seed not in with_findings]
-    return {seed: h for seed, (h, _) in verdicts.items()}, passing
+    """The file itself on `seeds`, one process each: ({seed: hash} of its
+    runs, the seeds it passes without a finding). Only those can tell a
+    mutant apart: a seed the file already fails kills nothing."""
+    hashes, passing = {}, []
+    for seed in seeds:
+        text, _ = labtest_output(labtest, config, seed, explore, wall)
+        run = HASH.search(text or "")
+        if run:
+            hashes[seed] = run.group(2)
+        if run and run.group(3) == "passed" and not ONE_FINDING.search(text):
+            passing.append(seed)
+    return hashes, passing
 
 
-def labtest_argv(labtest, config, seeds, first_seed, explore):
-    """A labtest process for `seeds` consecutive virtual seeds from `first_seed`."""
-    argv = [labtest, "-f", config, "--virtual", "--seed", str(first_seed), "-r", str(seeds), "--watchdog", "5"]
+def labtest_argv(labtest, config, seed, explore):
+    """A labtest process for one virtual seed."""
+    argv = [labtest, "-f", config, "--virtual", "--seed", str(seed), "--watchdog", "5"]
     return argv + ["--explore"] if explore else argv
 
 
-def defect_seeds(text):
-    """The seeds whose run hit the suite's own test-11 defect: each
-    defect line belongs to the next run's trace hash line."""
-    seeds, pending = set(), False
-    for line in text.splitlines():
-        if line.startswith(DEFECT):
-            pending = True
-        elif pending:
-            run = HASH.match(line)
-            if run:
-                seeds.add(int(run.group(1)))
-                pending = False
-    return seeds
-
-
-def run_process(labtest, config, seeds, first_seed, explore, wall):
-    """One labtest process for `seeds` consecutive seeds."""
-    argv = labtest_argv(labtest, config, seeds, first_seed, explore)
+def labtest_output(labtest, config, seed, explore, wall):
+    """(output, exit status) of one run, or (None, None) past `wall` seconds."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=wall)
-        text, code = done.stdout + done.stderr, done.returncode
+        done = subprocess.run(labtest_argv(labtest, config, seed, explore), capture_output=True, text=True, timeout=wall)
     except subprocess.TimeoutExpired:
+        return None, None
+    return done.stdout + done.stderr, done.returncode
+
+
+def run_process(labtest, config, seed, explore, wall):
+    """One labtest process for one seed: what its run showed."""
+    text, code = labtest_output(labtest, config, seed, explore, wall)
+    if text is None:
         return Outcome(hung=f"no end within {wall:.0f} s")
-    hashes = {int(seed): h for seed, h, _ in HASH.findall(text)}
-    if seeds == 1:
-        one = ONE_FINDING.search(text)
-        finding = one and f"{one.group(1)} (seed {first_seed})"
-    else:
-        found = FINDING_RUN.search(text)
-        finding = found and f"{found.group(2)} (seed {found.group(1)})"
+    run = HASH.search(text)
+    hashes = {seed: run.group(2)} if run else {}
+    found = ONE_FINDING.search(text)
+    finding = found and f"{found.group(1)} (seed {seed})"
     if WATCHDOG.search(text):
         return Outcome(None, finding, "a run made no progress for 5 s (watchdog)", hashes)
-    verdicts = HASH.findall(text)
-    defects = defect_seeds(text)
-    if seeds == 1 and verdicts and (verdicts[0][2] == "passed" or int(verdicts[0][0]) in defects):
-        return Outcome(None, finding, None, hashes)
-    if seeds == 1 and ONE_FAILED.search(text):
-        return Outcome(f"{ONE_FAILED.search(text).group(1).strip()} (seed {first_seed})", finding, None, hashes)
-    summary = SUMMARY.search(text)
-    if summary and int(summary.group(2)) - int(summary.group(1)) <= len(defects):
-        return Outcome(None, finding, None, hashes)  # every run failing was a defect run
-    first = next((f for f in FIRST_FAILURE.finditer(text) if int(f.group(1)) not in defects), None)
-    if first:
-        return Outcome(f"{first.group(2).strip()} (seed {first.group(1)})", finding, None, hashes)
+    defect = DEFECT in text
+    if run and (run.group(3) == "passed" or defect):
+        return Outcome(None, finding, None, hashes)  # a defect run is the suite's failure, not the mutant's
+    failed = ONE_FAILED.search(text)
+    if failed:
+        return Outcome(f"{failed.group(1).strip()} (seed {seed})", finding, None, hashes)
     deadlock = DEADLOCK.search(text)
     if deadlock:
-        return Outcome(f"deadlock in test {deadlock.group(1)}", finding, None, hashes)
-    # (The abort a defect run ends with is the suite's, not a kill.)
-    aborted = next((a for a in ABORTED.finditer(text)
-                    if not (defects and "RaftTestConfig::Reconnect" in a.group(1) and "is not disconnected" in a.group(1))),
-                   None)
+        return Outcome(f"deadlock in test {deadlock.group(1)} (seed {seed})", finding, None, hashes)
+    aborted = ABORTED.search(text)
     if aborted:
-        return Outcome(f"aborted: {aborted.group(1).strip()}", finding, None, hashes)
+        return Outcome(f"aborted: {aborted.group(1).strip()} (seed {seed})", finding, None, hashes)
     panic = PANIC.search(text)
     if panic:
-        return Outcome(f"panic: {panic.group(1).strip()}", finding, None, hashes)
-    return Outcome(f"labtest ended with status {code} before its summary", finding, None, hashes)
+        return Outcome(f"panic: {panic.group(1).strip()} (seed {seed})", finding, None, hashes)
+    return Outcome(f"labtest ended with status {code} before its verdict (seed {seed})", finding, None, hashes)
 
 
 def judge(labtest, config, plain_seeds, explore_seeds, wall):
@@ -173,8 +130,8 @@ def judge(labtest, config, plain_seeds, explore_seeds, wall):
     if not plain.failure and plain.finding and not plain.hung:
         # The monitor killed it: whether the suite alone does needs the
         # remaining plain seeds.
-        for start, count in consecutive(plain_seeds):
-            plain = plain.merge(run_process(labtest, config, count, start, False, wall))
+        rest = [seed for seed in plain_seeds if seed not in plain.hashes]
+        plain = plain.merge(run_seeds(labtest, config, rest, False, wall, stop_at_finding=False))
     hashes = {"plain": plain.hashes, "explore": {}}
     if plain.hung:
         outcome = {"outcome": "timeout", "by": plain.hung}

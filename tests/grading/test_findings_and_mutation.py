@@ -130,102 +130,80 @@ def test_only_reads_ids_from_a_list_or_an_equivalent_file(tmp_path):
 SEEDS = list(range(1, 21))
 
 
-def test_judge_reads_labtests_summary(monkeypatch):
-    outputs = {
-        False: "labtest --virtual: 19 of 20 runs passed (seeds 1-20)\n  test 9: 1 failure(s)\n"
-               "    seed 7: too many RPCs (66) for 10 entries\n      replay: ...\nfindings: 0 of 20 runs\n",
-        True: "labtest --virtual: 20 of 20 runs passed (seeds 1-20)\n",
-    }
+def passed(seed, h="aa"):
+    return f"ALL TESTS PASSED\nvirtual run seed {seed}: trace hash {h:0>16} (passed, 136.0 s of virtual time)\n"
 
-    class Done:
-        def __init__(self, text):
-            self.stdout, self.stderr, self.returncode = "", text, 0
 
-    single = {"pass": "TEST 1 Passed\nALL TESTS PASSED\nvirtual run seed 1: trace hash 00000000000000aa (passed, 1.0 s of virtual time)\n"}
+def failed(seed, message, test=3):
+    return (f"TEST {test} Failed: {message}\nTESTS FAILED\n"
+            f"virtual run seed {seed}: trace hash {'bb':0>16} (FAILED, 20.0 s of virtual time)\n")
 
-    def fake_run(argv, **kw):
-        if argv[argv.index("-r") + 1] == "1":
-            return Done(single["pass"])
-        return Done(outputs["--explore" in argv])
 
-    monkeypatch.setattr(judge.subprocess, "run", fake_run)
+class FakeLabtest:
+    """labtest, one process per seed: `plain` and `explore` map a seed to
+    that run's output (a pass when missing); every call is kept."""
+
+    def __init__(self, monkeypatch):
+        self.plain, self.explore, self.calls = {}, {}, []
+        monkeypatch.setattr(judge.subprocess, "run", self.run)
+
+    def run(self, argv, **kw):
+        self.calls.append(argv)
+        assert "-r" not in argv  # one seed per process, as the grade runs them
+        seed = int(argv[argv.index("--seed") + 1])
+        text = (self.explore if "--explore" in argv else self.plain).get(seed, passed(seed))
+
+        class Done:
+            stdout, stderr, returncode = text, "", 0 if "passed" in text else 1
+        return Done()
+
+
+def test_judge_reads_each_runs_verdict(monkeypatch):
+    lab = FakeLabtest(monkeypatch)
+    lab.plain[7] = failed(7, "too many RPCs (66) for 10 entries", test=9)
     result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
     assert result["suite"] == {"outcome": "killed", "by": "too many RPCs (66) for 10 entries (seed 7)"}
     assert result["explore"]["outcome"] == "killed"
-    outputs[False] = ("labtest --virtual: 20 of 20 runs passed (seeds 1-20)\nfindings: 1 of 20 runs raised findings\n"
-                      "  seed 4: 1 finding(s), first: one vote per term: S1 granted ... (test 2)\n")
+    assert len(lab.calls) == 7  # it stops at the first failing seed
+    # A finding kills in the monitor's mode; the suite's needs every plain seed.
+    lab.plain = {4: passed(4) + "labtest: finding: one vote per term: S1 granted ... (test 2, at 1.0 s; servers S1 and S2)\n"}
+    lab.calls.clear()
     result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
     assert result["suite"]["outcome"] == "survived" and result["monitor"]["outcome"] == "killed"
-    assert "one vote per term" in result["monitor"]["by"]
-    outputs[False] = "labtest --virtual: no progress for 5 s of wall time in test 3: virtual thread 'x' ...\n"
+    assert result["monitor"]["by"] == "finding: one vote per term: S1 granted ... (seed 4)"
+    assert len(lab.calls) == 20
+    lab.plain = {3: "labtest --virtual: no progress for 5 s of wall time in test 3: virtual thread 'x' ...\n"}
     assert judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]["suite"]["outcome"] == "timeout"
-    # One seed alone prints no summary: its own lines decide.
-    single["pass"] = ("TEST 3: Basic agreement\nTEST 3 Failed: failed to reach agreement\nTESTS FAILED\n"
-                      "virtual run seed 1: trace hash 00000000000000aa (FAILED, 20.0 s of virtual time)\n")
-    assert judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]["suite"] == {"outcome": "killed", "by": "failed to reach agreement (seed 1)"}
-    single["pass"] = ("ALL TESTS PASSED\nvirtual run seed 1: trace hash 00000000000000aa (passed, 20.0 s)\n"
-                      "labtest: finding: State Machine Safety: at index 3 S1 applied 5 and S2 applied 6 (test 6, at 1.0 s; servers S1 and S2)\n")
-    outputs[False] = "labtest --virtual: 20 of 20 runs passed (seeds 1-20)\n"
+    # Explored seeds run only for a mutant the plain ones leave alive.
+    lab.plain, lab.explore = {}, {5: failed(5, "failed to reach agreement")}
     result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
-    assert result["suite"]["outcome"] == "survived" and result["monitor"]["outcome"] == "killed"
-    assert result["monitor"]["by"].startswith("finding: State Machine Safety: at index 3")
+    assert result["monitor"]["outcome"] == "survived"
+    assert result["explore"] == {"outcome": "killed", "by": "explored: failed to reach agreement (seed 5)"}
+    lab.explore = {2: "standin: RaftTestConfig::Disconnect: server 3 is already disconnected (the real framework aborts here)\n"}
+    assert judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]["explore"]["by"].startswith("explored: aborted: ")
 
 
 def test_a_run_that_hits_the_suites_own_defect_kills_nothing(monkeypatch):
-    defect = ("labtest: test 11's final reconnect hits the real suite's own defect (labtest.md, defect 1): "
-              "leader1 = 4, leader2 = 0; it reconnects server 1, which is connected\n")
-    alone = (defect + "standin: RaftTestConfig::Reconnect: server 1 is not disconnected (the real framework aborts here)\n"
-             "virtual run seed 1: trace hash 00000000000000aa (FAILED, 136.1 s of virtual time)\n")
-    many = {"defect only": ("virtual run seed 2: trace hash 00000000000000b2 (passed, 1.0 s)\n" + defect +
-                            "virtual run seed 3: trace hash 00000000000000b3 (FAILED, 1.0 s)\n"
-                            "labtest --virtual: 19 of 20 runs passed (seeds 1-20)\n  test 11: 1 failure(s)\n"
-                            "    seed 3: aborted: RaftTestConfig::Reconnect: server 1 is not disconnected\n")}
-    many["and a real failure"] = (defect + "virtual run seed 3: trace hash 00000000000000b3 (FAILED, 1.0 s)\n"
-                                  "virtual run seed 4: trace hash 00000000000000b4 (FAILED, 1.0 s)\n"
-                                  "labtest --virtual: 18 of 20 runs passed (seeds 1-20)\n  test 11: 1 failure(s)\n"
-                                  "    seed 3: aborted: RaftTestConfig::Reconnect: server 1 is not disconnected\n"
-                                  "  test 3: 1 failure(s)\n    seed 4: failed to reach agreement\n")
-    chosen = ["defect only"]
-
-    class Done:
-        def __init__(self, text):
-            self.stdout, self.stderr, self.returncode = text, "", 1
-
-    def fake_run(argv, **kw):
-        return Done(alone if argv[argv.index("-r") + 1] == "1" else many[chosen[0]])
-
-    monkeypatch.setattr(judge.subprocess, "run", fake_run)
-    assert judge.defect_seeds(many["defect only"]) == {3}
+    lab = FakeLabtest(monkeypatch)
+    lab.plain[3] = ("TEST 11: Figure 8\nlabtest: test 11's final reconnect hits the real suite's own defect (labtest.md, "
+                    "defect 1): leader1 = 4, leader2 = 0; it reconnects server 1, which is connected\n"
+                    "standin: RaftTestConfig::Reconnect: server 1 is not disconnected (the real framework aborts here)\n"
+                    "virtual run seed 3: trace hash 00000000000000b3 (FAILED, 136.1 s of virtual time)\n")
     result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
     assert [result[m]["outcome"] for m in ("suite", "monitor", "explore")] == ["survived"] * 3
-    chosen[0] = "and a real failure"
-    result = judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]
-    assert result["suite"] == {"outcome": "killed", "by": "failed to reach agreement (seed 4)"}
+    lab.plain[4] = failed(4, "failed to reach agreement")
+    assert judge.judge("labtest", "cfg", SEEDS, SEEDS, 60)[0]["suite"] == {"outcome": "killed",
+                                                                           "by": "failed to reach agreement (seed 4)"}
 
 
 def test_the_seeds_a_file_itself_fails_are_left_out(monkeypatch):
-    class Done:
-        def __init__(self, text):
-            self.stdout, self.stderr, self.returncode = text, "", 1
-
-    text = ("virtual run seed 3: trace hash 00000000000000a3 (passed, 1.0 s)\n"
-            "virtual run seed 4: trace hash 00000000000000a4 (FAILED, 1.0 s)\n"
-            "virtual run seed 5: trace hash 00000000000000a5 (passed, 1.0 s)\n"
-            "virtual run seed 6: trace hash 00000000000000a6 (passed, 1.0 s)\n"
-            "findings: 1 of 4 runs raised findings\n"
-            "  seed 6: 1 finding(s), first: heartbeat limit: ...\n")
-    seen = []
-
-    def fake_run(argv, **kw):
-        seen.append(argv)
-        return Done(text)
-
-    monkeypatch.setattr(judge.subprocess, "run", fake_run)
+    lab = FakeLabtest(monkeypatch)
+    lab.plain = {3: passed(3, "a3"), 4: failed(4, "x"), 5: passed(5, "a5"),
+                 6: passed(6, "a6") + "labtest: finding: heartbeat limit: ... (test 9, at 1.0 s; servers S1 and S2)\n"}
     hashes, passing = judge.baseline("labtest", "cfg", [3, 4, 5, 6], False, 60)
     assert passing == [3, 5]  # 4 failed, 6 raised a finding
-    assert hashes == {3: "00000000000000a3", 4: "00000000000000a4", 5: "00000000000000a5", 6: "00000000000000a6"}
-    assert seen[0][seen[0].index("--seed") + 1] == "3" and seen[0][seen[0].index("-r") + 1] == "4"
-    assert judge.consecutive([9, 3, 4, 5, 7]) == [(3, 3), (7, 1), (9, 1)]
+    assert hashes == {3: "00000000000000a3", 4: "00000000000000bb", 5: "00000000000000a5", 6: "00000000000000a6"}
+    assert [argv[argv.index("--seed") + 1] for argv in lab.calls] == ["3", "4", "5", "6"]
 
 
 def test_a_survivor_that_never_changed_a_run_is_told_apart():
