@@ -57,7 +57,7 @@ struct Answering {
   Answering(const Answering&) = delete;
   Answering& operator=(const Answering&) = delete;
 };
-void ReportAnswer(void* raw, RunObserver::Answer answer) {
+void ReportAnswer(void* raw, const RunObserver::Answer& answer) {
   if (AnsweringReply() != raw) return;
   if (RunObserver* observer = CurrentRunObserver()) observer->Answered(answer);
 }
@@ -84,14 +84,8 @@ struct VoteReplyContext {
     if (granted != 0) {
       if (RunObserver* observer = CurrentRunObserver()) observer->VoteGranted(ctx->server, ctx->candidate, ctx->candidate_term);
     }
-    RunObserver::Answer answer;
-    answer.server = ctx->server;
-    answer.is_vote = true;
-    answer.candidate = ctx->candidate;
-    answer.request_term = static_cast<uint64_t>(ctx->candidate_term);
-    answer.reply_term = static_cast<uint64_t>(term);
-    answer.yes = granted != 0;
-    ReportAnswer(raw, answer);
+    ReportAnswer(raw, {ctx->server, true, ctx->candidate, static_cast<uint64_t>(ctx->candidate_term),
+                       static_cast<uint64_t>(term), granted != 0});
     ctx->send(term, granted);
     delete ctx;
   }
@@ -111,12 +105,7 @@ struct AppendReplyContext {
                                            Written(ctx->term, kUnsetWord, "followerCurrentTerm", &unset),
                                            Written(ctx->last_log_index, kUnsetWord, "followerLastLogIndex", &unset)};
     ReportUnset(handler, unset, ctx->server);
-    RunObserver::Answer answer;
-    answer.server = ctx->server;
-    answer.request_term = ctx->request_term;
-    answer.reply_term = result.term;
-    answer.yes = result.ok != 0;
-    ReportAnswer(raw, answer);
+    ReportAnswer(raw, {ctx->server, false, -1, ctx->request_term, result.term, result.ok != 0});
     ctx->send(result);
     delete ctx;
   }

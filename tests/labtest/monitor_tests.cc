@@ -282,23 +282,11 @@ void NewLeaderWithin5s() {
 }
 
 RunObserver::Answer Vote(int voter, int candidate, uint64_t request_term, uint64_t reply_term, bool granted) {
-  RunObserver::Answer answer;
-  answer.server = voter;
-  answer.is_vote = true;
-  answer.candidate = candidate;
-  answer.request_term = request_term;
-  answer.reply_term = reply_term;
-  answer.yes = granted;
-  return answer;
+  return {voter, true, candidate, request_term, reply_term, granted};
 }
 
 RunObserver::Answer AppendReply(int server, uint64_t request_term, uint64_t reply_term, bool success) {
-  RunObserver::Answer answer;
-  answer.server = server;
-  answer.request_term = request_term;
-  answer.reply_term = reply_term;
-  answer.yes = success;
-  return answer;
+  return {server, false, -1, request_term, reply_term, success};
 }
 
 void StaleRequests() {
