@@ -21,7 +21,11 @@ LABTEST is this project's labtest (our crate). Checked:
   AppendEntries of an older term (found in seed 1: an old leader rejoins in
   test 6), and one that grants a vote to a RequestVote of an older term
   (found in explored seed 103, where a candidate's request arrives after the
-  voter moved to a newer term without voting).
+  voter moved to a newer term without voting);
+- Figure 2's "if votes received from majority of servers: become leader", on
+  a third: one that leads when its election's wait ends without a
+  yes-quorum (found in seed 1, test 2: a leader whose term only one other
+  server voted in).
 """
 import os
 import re
@@ -44,6 +48,8 @@ STUDENT_APPEND_TERM = """        if leader_current_term < self.current_term {
             return;
         }
 """
+# Its election's end: it leads only with the quorum event's yes.
+STUDENT_WIN = "if votes.yes_count() == 0 || self.current_term != term || self.is_leader {"
 problems = []
 
 
@@ -158,12 +164,23 @@ def stale_requests(mutants):
                "a student's server that votes for an older term's candidate: found in explored seed 103")
 
 
+def elected_by_majority(mutants):
+    student = open(STUDENT).read()
+    binary = mutants.build(student, STUDENT_WIN, "if self.current_term != term || self.is_leader {", "no-majority")
+    if binary is not None:
+        _, text = labtest(binary, "--virtual", "--seed", "1", "-t", "1-2")
+        expect(re.search(r"finding: leader elected by a majority: S\d led term \d+ \(it sent AppendEntries in it\) with "
+                         r"votes in it from (only S\d|no other server); a majority of 5 needs 2 besides its own", text),
+               "a student's server that leads without a yes-quorum: found in seed 1")
+
+
 def main():
     build_dir, binary = os.path.abspath(sys.argv[1]), sys.argv[2]
     ours(binary)
     mutants = Mutants(build_dir)
     vote_everyone(mutants)
     stale_requests(mutants)
+    elected_by_majority(mutants)
     if problems:
         print("monitor_test: FAILED:\n  " + "\n  ".join(problems))
         return 1

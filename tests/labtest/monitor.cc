@@ -49,8 +49,32 @@ void SafetyMonitor::Record(const char* property, std::vector<int> servers, const
   findings_.push_back(std::move(finding));
 }
 
+void SafetyMonitor::ElectedCheck(int server, uint64_t term, const char* evidence) {
+  // mutex_ held. Each grant is recorded before its reply is sent (the
+  // framework's VoteReply), so every vote the server could have counted
+  // is known by the time anything shows it leading.
+  if (term == 0) return;
+  auto granted = voters_for_.find({server, static_cast<int64_t>(term)});
+  const size_t votes = granted == voters_for_.end() ? 0 : granted->second.size();
+  const size_t needed = static_cast<size_t>(servers_ / 2);  // others; with its own vote a majority
+  if (votes >= needed) return;
+  if (!keys_.insert({kElected, std::to_string(server) + "/" + std::to_string(term)}).second) return;
+  std::string from;
+  if (votes == 0) {
+    from = "no other server";
+  } else {
+    std::vector<int> voters(granted->second.begin(), granted->second.end());
+    from = "only " + ServerList(voters);
+  }
+  Record(kElected, {server},
+         "S" + std::to_string(server) + " led term " + std::to_string(term) + " (it " + evidence + ") with votes in it from " +
+             from + "; a majority of " + std::to_string(servers_) + " needs " + std::to_string(needed) +
+             " besides its own");
+}
+
 void SafetyMonitor::LeaderSeen(int server, uint64_t term, const char* evidence) {
   // mutex_ held.
+  ElectedCheck(server, term, evidence);
   auto known = leader_of_term_.emplace(term, server);
   if (known.second || known.first->second == server) return;
   const int first = known.first->second;
@@ -65,6 +89,7 @@ void SafetyMonitor::LeaderSeen(int server, uint64_t term, const char* evidence) 
 void SafetyMonitor::VoteCast(int voter, int candidate, int64_t term) {
   // mutex_ held.
   if (term > 0) TermSeen(static_cast<uint64_t>(term));
+  if (voter != candidate) voters_for_[{candidate, term}].insert(voter);
   auto known = vote_of_.emplace(std::make_pair(voter, term), candidate);
   if (known.second || known.first->second == candidate) return;
   const int first = known.first->second;

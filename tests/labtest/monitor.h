@@ -18,6 +18,11 @@
 //     lead one term, or two servers sending AppendEntries in one term);
 //   - one vote per server per term (votes for two candidates in one term,
 //     or for another after asking for votes itself);
+//   - a leader is elected: a server that leads a term (sends AppendEntries
+//     in it, or reports itself leader of it) was granted votes in that term
+//     by enough others to make a majority with its own (Figure 2,
+//     Candidates: "if votes received from majority of servers: become
+//     leader"; term 0 is left out: no election happens in it);
 //   - Log Matching: two entries with one index and one term carry one
 //     command, and no entry's term is above the term of the leader sending it;
 //   - Leader Append-Only: a leader never sends two different entries for
@@ -82,6 +87,7 @@ class SafetyMonitor : public RunObserver {
   static constexpr const char* kLeaderCompleteness = "Leader Completeness";
   static constexpr const char* kLeaderWithin = "new leader within 5 s";
   static constexpr const char* kStaleRequest = "reply false if term < currentTerm";
+  static constexpr const char* kElected = "leader elected by a majority";
   static constexpr Micros kLeaderWithinUs = 5000000;
   static constexpr int kHeartbeatsPerSecond = 10;
   static constexpr Micros kHeartbeatWindowUs = 1000000;
@@ -117,6 +123,8 @@ class SafetyMonitor : public RunObserver {
   void Record(const char* property, std::vector<int> servers, const std::string& detail);
   // Election Safety from one source of evidence: `server` leads `term`.
   void LeaderSeen(int server, uint64_t term, const char* evidence);
+  // Whether `server` was granted a majority's votes in `term`, which it leads.
+  void ElectedCheck(int server, uint64_t term, const char* evidence);
   // One vote per term: `voter` voted for `candidate` in `term`.
   void VoteCast(int voter, int candidate, int64_t term);
   // The entry checks on one AppendEntries that carries an entry.
@@ -133,6 +141,7 @@ class SafetyMonitor : public RunObserver {
 
   std::map<uint64_t, int> leader_of_term_;                 // term -> the first server seen leading it
   std::map<std::pair<int, int64_t>, int> vote_of_;         // (voter, term) -> candidate
+  std::map<std::pair<int, int64_t>, std::set<int>> voters_for_;  // (candidate, term) -> the others that granted it a vote
   uint64_t highest_term_ = 0;  // the highest term any server used so far
   struct FirstApply {
     int server, value;

@@ -54,6 +54,14 @@ std::vector<int> FirstServers(const SafetyMonitor& monitor) {
   return findings.empty() ? std::vector<int>{} : findings.front().servers;
 }
 
+// A legal election: `leader` asks for votes in `term` and the next two
+// servers grant theirs (with its own, a majority of five).
+void Elect(SafetyMonitor& monitor, int leader, uint64_t term) {
+  monitor.VotesAsked(leader, static_cast<int64_t>(term));
+  monitor.VoteGranted((leader + 1) % 5, leader, static_cast<int64_t>(term));
+  monitor.VoteGranted((leader + 2) % 5, leader, static_cast<int64_t>(term));
+}
+
 bool Says(const SafetyMonitor& monitor, const std::string& words) {
   for (const auto& finding : monitor.findings()) {
     if (finding.detail.find(words) != std::string::npos) return true;
@@ -104,6 +112,8 @@ void LogMatching() {
      // term 4 resends 1's entry at index 2 and overwrites index 3 with its
      // own (an uncommitted entry of term 2 replaced by one of term 4).
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 1, 2);
+    Elect(monitor, 3, 4);
     monitor.AppendSent(1, 0, Entry(2, 1, 2, 101));
     monitor.AppendSent(1, 0, Entry(2, 2, 2, 102));
     monitor.AppendSent(1, 2, Entry(2, 2, 2, 102));
@@ -115,6 +125,8 @@ void LogMatching() {
   }
   {  // Two commands at one (index, term).
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 1, 2);
+    Elect(monitor, 3, 4);
     monitor.AppendSent(1, 0, Entry(2, 3, 2, 103));
     monitor.AppendSent(3, 0, Entry(4, 3, 2, 999));
     EXPECT(Properties(monitor) == SafetyMonitor::kLogMatching);
@@ -122,6 +134,7 @@ void LogMatching() {
   }
   {  // An entry from a term above its leader's.
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 1, 2);
     monitor.AppendSent(1, 0, Entry(2, 1, 3, 101));
     EXPECT(Properties(monitor) == SafetyMonitor::kLogMatching);
     EXPECT(Says(monitor, "S1, leader of term 2, sent an entry of term 3 at index 1"));
@@ -132,6 +145,7 @@ void LeaderAppendOnly() {
   {  // Within its term a leader changes the entry at index 2: the first
      // was an older term's entry (no Log Matching conflict), the second its own.
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 3, 4);
     monitor.AppendSent(3, 0, Entry(4, 2, 2, 102));
     monitor.AppendSent(3, 1, Entry(4, 2, 4, 400));
     EXPECT(Properties(monitor) == SafetyMonitor::kLeaderAppendOnly);
@@ -139,6 +153,8 @@ void LeaderAppendOnly() {
   }
   {  // The same leader in a later term may send another entry there.
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 3, 4);
+    Elect(monitor, 3, 6);
     monitor.AppendSent(3, 0, Entry(4, 2, 2, 102));
     monitor.AppendSent(3, 0, Entry(6, 2, 6, 600));
     EXPECT(monitor.total() == 0);
@@ -149,18 +165,21 @@ void LeaderCompleteness() {
   {  // Applied in a world of terms up to 2; a stale leader of term 2 and a
      // later leader of term 3 that has the command are both fine.
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 1, 2);
     monitor.AppendSent(1, 0, Entry(2, 1, 2, 101));
     monitor.Applied(0, 1, 101);
     monitor.AppendSent(1, 2, Entry(2, 1, 2, 101));
-    monitor.VotesAsked(4, 3);
+    Elect(monitor, 4, 3);
     monitor.AppendSent(4, 0, Entry(3, 1, 2, 101));
     EXPECT(monitor.total() == 0);
   }
   {  // A leader of a term that did not exist when index 1 was applied
      // sends another command there.
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 1, 2);
     monitor.AppendSent(1, 0, Entry(2, 1, 2, 101));
     monitor.Applied(0, 1, 101);
+    Elect(monitor, 4, 3);
     monitor.AppendSent(4, 0, Entry(3, 1, 3, 777));
     EXPECT(Properties(monitor) == SafetyMonitor::kLeaderCompleteness);
     EXPECT(Says(monitor, "S4, leader of term 3, sent 777 at index 1, where S0 had applied 101 while no term above 2 existed"));
@@ -168,8 +187,9 @@ void LeaderCompleteness() {
   {  // A term that already existed when it was applied is not judged (its
      // leader may have been elected before the commit).
     SafetyMonitor monitor(5, 0);
+    Elect(monitor, 1, 2);
     monitor.AppendSent(1, 0, Entry(2, 1, 2, 101));
-    monitor.VotesAsked(4, 3);
+    Elect(monitor, 4, 3);
     monitor.Applied(0, 1, 101);
     monitor.AppendSent(4, 0, Entry(3, 1, 3, 777));
     EXPECT(monitor.total() == 0);
@@ -192,14 +212,17 @@ void StateMachineAndOrder() {
 
 void TermsAndLeaders() {
   SafetyMonitor monitor(5, 0);
+  Elect(monitor, 0, 2);
   monitor.Sampled(0, true, 2);
   monitor.Sampled(0, false, 3);
   monitor.AppendSent(0, 1, Heartbeat(2, 0));  // a stale leader of its old term: no second leader
   EXPECT(monitor.total() == 0);
+  // A second leader of term 2: S1 (it voted for S0) has no majority either.
   monitor.Sampled(1, true, 2);
-  EXPECT(Properties(monitor) == SafetyMonitor::kElectionSafety);
+  const std::string two_leaders = std::string(SafetyMonitor::kElected) + ", " + SafetyMonitor::kElectionSafety;
+  EXPECT(Properties(monitor) == two_leaders);
   monitor.Sampled(0, false, 2);
-  EXPECT(Properties(monitor) == std::string(SafetyMonitor::kElectionSafety) + ", " + SafetyMonitor::kTermDecreased);
+  EXPECT(Properties(monitor) == two_leaders + ", " + SafetyMonitor::kTermDecreased);
 }
 
 void HeartbeatLimit() {
@@ -207,6 +230,7 @@ void HeartbeatLimit() {
   // keep-alives are within the limit, the eleventh is not; commits and
   // entries do not count.
   SafetyMonitor monitor(5, 0);
+  Elect(monitor, 0, 2);
   for (int i = 0; i < 10; i++) monitor.AppendSent(0, 1, Heartbeat(2, 0));
   monitor.AppendSent(0, 1, Heartbeat(2, 1));
   monitor.AppendSent(0, 1, Entry(2, 1, 2, 101, 1));
@@ -238,6 +262,7 @@ void NewLeaderWithin5s() {
     standin::VirtualWorld world(1);
     SafetyMonitor monitor(5, world.Now());
     g_case_test = 1;
+    Elect(monitor, 0, 2);
     world.Spawn("harness", [&] {
       Sample(world, monitor, 1.0, 2, 2);
       monitor.NetworkChanged(0, true);
@@ -265,6 +290,7 @@ void NewLeaderWithin5s() {
     standin::VirtualWorld world(2);
     SafetyMonitor monitor(5, world.Now());
     g_case_test = 2;
+    Elect(monitor, 0, 2);
     world.Spawn("harness", [&] {
       Sample(world, monitor, 5.5, 2, 3);
       EXPECT(Properties(monitor) == SafetyMonitor::kLeaderWithin);
@@ -278,6 +304,40 @@ void NewLeaderWithin5s() {
     world.Spawn("harness", [&] { Sample(world, monitor, 8.0, 0, 1); });
     EXPECT(world.Run());
     EXPECT(monitor.total() == 0);
+  }
+}
+
+void ElectedByMajority() {
+  {  // Elected: two others granted their votes in the term it leads; a
+     // leader of term 0 (no election happens in it) is not judged.
+    SafetyMonitor monitor(5, 0);
+    monitor.VotesAsked(2, 7);
+    monitor.VoteGranted(0, 2, 7);
+    monitor.VoteGranted(4, 2, 7);
+    monitor.VoteGranted(1, 3, 7);  // S3's election in the same term: one vote
+    monitor.AppendSent(2, 1, Heartbeat(7, 0));
+    monitor.Sampled(2, true, 7);
+    monitor.Sampled(0, true, 0);
+    EXPECT(monitor.total() == 0);
+  }
+  {  // One vote from another is not a majority of five; votes of another
+     // term do not count.
+    SafetyMonitor monitor(5, 0);
+    monitor.VotesAsked(2, 7);
+    monitor.VoteGranted(0, 2, 7);
+    monitor.VoteGranted(4, 2, 6);
+    monitor.AppendSent(2, 1, Heartbeat(7, 0));
+    monitor.AppendSent(2, 3, Heartbeat(7, 0));  // the same leader again: one finding
+    EXPECT(Properties(monitor) == SafetyMonitor::kElected);
+    EXPECT(Says(monitor, "S2 led term 7 (it sent AppendEntries in it) with votes in it from only S0; a majority of 5 needs 2 "
+                         "besides its own"));
+    EXPECT((FirstServers(monitor) == std::vector<int>{2}));
+  }
+  {  // A server that reports itself leader of a term it never asked votes in.
+    SafetyMonitor monitor(5, 0);
+    monitor.Sampled(4, true, 9);
+    EXPECT(Properties(monitor) == SafetyMonitor::kElected);
+    EXPECT(Says(monitor, "S4 led term 9 (it reported itself leader of it) with votes in it from no other server"));
   }
 }
 
@@ -328,5 +388,6 @@ int main(int argc, char** argv) {
                                     {"terms_and_leaders", TermsAndLeaders},
                                     {"heartbeat_limit", HeartbeatLimit},
                                     {"new_leader_within_5s", NewLeaderWithin5s},
+                                    {"elected_by_majority", ElectedByMajority},
                                     {"stale_requests", StaleRequests}});
 }
