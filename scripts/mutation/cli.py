@@ -16,7 +16,7 @@ grade catches, with the suite alone, with the safety monitor, and with
 explored schedules too.
 
     scripts/mutation-score SERVER_RS [--modules protocol,node,fibers] [--sample N]
-                           [--seeds S] [--jobs J] [--equivalent FILE] [--out DIR]
+                           [--seeds S] [--jobs J] [--equivalent FILE] [--classified FILE] [--out DIR]
 
 Each mutant (scripts/grade-tools' raft-mutate: flipped comparisons and
 booleans, swapped && and ||, dropped negations, conditions made constant,
@@ -29,7 +29,10 @@ Mutants marked equivalent
 in FILE (one per line, 'ID<TAB>REASON': a person says why it cannot change
 behaviour) are not judged; mutants that do not build are not counted.
 Prints killed / survived / timed out per mode, the score, the survivors;
-DIR/report.txt and DIR/results.json keep them.
+DIR/report.txt and DIR/results.json keep them. Survivors a person reviewed
+(--classified FILE, 'ID<TAB>KIND<TAB>REASON': progress, defended or
+teardown, which no sound grade can fail; liveness, safety or unused, which
+are bugs) are grouped by kind, with the share of the bugs killed.
 """
 
 
@@ -45,6 +48,9 @@ def parse(argv):
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants at once (the cores)")
     p.add_argument("--equivalent", default=os.path.join(ROOT, "tests", "mutation", "equivalent.txt"),
                    help="the mutants a person marked equivalent (tests/mutation/equivalent.txt)")
+    p.add_argument("--classified", default=os.path.join(ROOT, "tests", "mutation", "survivors.txt"),
+                   help="survivors a person reviewed, each with its kind and why (tests/mutation/survivors.txt): "
+                        "the report groups them and gives the share of the bugs killed")
     p.add_argument("--out", default="mutation-out")
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build-grade"))
     p.add_argument("--wall", type=float, default=30,
@@ -53,7 +59,8 @@ def parse(argv):
                    help="judge only the mutants whose ids FILE lists, one per line (e.g. an earlier run's survivors)")
     p.add_argument("--list", action="store_true", help="only list the mutants (id and line)")
     p.add_argument("--rescore", action="store_true",
-                   help="judge nothing: apply the equivalent list to DIR/results.json (--out) and print the table again")
+                   help="judge nothing: apply the equivalent list and the survivors' classification to "
+                        "DIR/results.json (--out) and print the table again")
     args = p.parse_args(argv)
     if not os.path.isfile(args.server_rs):
         p.error(f"'{args.server_rs}' is not a file")
@@ -76,6 +83,7 @@ def rescore(args):
         return 2
     try:
         equivalents = mutants.load_equivalents(args.equivalent)
+        classified = mutants.load_classified(args.classified)
     except mutants.MutationError as error:
         print(f"mutation-score: {error}", file=sys.stderr)
         return 2
@@ -93,7 +101,7 @@ def rescore(args):
             say(f"warning: marked equivalent, but a run told it apart: {r['id']} ({judged['explore']['by']})")
     title = open(os.path.join(args.out, "report.txt")).readline().strip().split(" (rescored")[0] + \
         " (rescored with " + os.path.relpath(args.equivalent, ROOT) + ")"
-    print(report.write(args.out, results, title))
+    print(report.write(args.out, results, title, classified))
     return 0
 
 
@@ -110,6 +118,7 @@ def main(argv=None):
     try:
         every = mutants.listed(tool, args.server_rs, modules)
         equivalents = mutants.load_equivalents(args.equivalent)
+        classified = mutants.load_classified(args.classified)
     except mutants.MutationError as error:
         print(f"mutation-score: {error}", file=sys.stderr)
         return 2
@@ -201,7 +210,7 @@ def main(argv=None):
              (f" (only the {len(chosen)} mutants {args.only} lists)" if args.only else "") +
              f": {len(passing['plain'])} plain + {len(passing['explore'])} explored seeds per mutant "
              f"(of {args.seeds} each: those the file itself passes), {time.monotonic() - began:.0f} s")
-    print(report.write(out, results, title))
+    print(report.write(out, results, title, classified))
     if unused and len(unused) == len(equivalents):
         say(f"note: none of the {len(unused)} mutants marked equivalent in {args.equivalent} is a mutant of "
             f"this file (that list is for another server.rs)")
@@ -209,4 +218,8 @@ def main(argv=None):
         shown = sorted(unused)
         say(f"note: {len(unused)} mutant(s) marked equivalent in {args.equivalent} no longer exist: " +
             "; ".join(shown[:5]) + (f"; and {len(shown) - 5} more" if len(shown) > 5 else ""))
+    stale = sorted(set(classified) - {m["id"] for m in every})
+    if stale and len(stale) < len(classified):
+        say(f"note: {len(stale)} survivor(s) classified in {args.classified} are no longer mutants of this file: " +
+            "; ".join(stale[:5]) + (f"; and {len(stale) - 5} more" if len(stale) > 5 else ""))
     return 0

@@ -70,6 +70,38 @@ def load_equivalents(path):
     return marked
 
 
+# What a person found a surviving mutant to be (tests/mutation/survivors.txt).
+# The first three are not bugs a sound grade could fail; the last three are.
+KINDS = {
+    "progress": "correct Raft: only when or how often it sends, sleeps, campaigns or commits changes",
+    "defended": "another guard (named) decides the same in every lab schedule",
+    "teardown": "only the teardown after the suite's verdict changes",
+    "liveness": "a bug: safe, but in some schedule progress stops",
+    "safety": "a bug: in some schedule a Figure 2 guarantee breaks",
+    "unused": "a bug in code the lab suite never calls",
+}
+NOT_BUGS = ("progress", "defended", "teardown")
+
+
+def load_classified(path):
+    """{mutant id: (kind, reason)} from a checked-in list of survivors a
+    person reviewed: 'ID<TAB>KIND<TAB>REASON' per line, KIND one of KINDS.
+    A line without a known kind or a reason is refused."""
+    if not path or not os.path.isfile(path):
+        return {}
+    classified = {}
+    for number, mutant_id, rest in _listed_lines(path):
+        kind, _, reason = rest.partition("\t")
+        kind, reason = kind.strip(), reason.strip()
+        if kind not in KINDS:
+            raise MutationError(f"{path}:{number}: kind '{kind}' is none of {', '.join(KINDS)} "
+                                f"(expected 'ID<TAB>KIND<TAB>REASON')")
+        if not reason:
+            raise MutationError(f"{path}:{number}: no reason given (expected 'ID<TAB>KIND<TAB>REASON')")
+        classified[mutant_id] = (kind, reason)
+    return classified
+
+
 def load_ids(path):
     """The set of mutant ids a file lists, one per line ('#' starts a
     comment line; anything after a tab is ignored, so an equivalent list

@@ -1,9 +1,12 @@
 """Report: per mode, killed / survived / timed out and the score (killed
 and timed out, of the mutants that build and are not marked equivalent),
-then the survivors of the widest mode, the equivalents and the mutants that
-do not build; results.json keeps every mutant's outcome."""
+then the survivors of the widest mode (grouped by what a person found each
+to be, where tests/mutation/survivors.txt says), the equivalents and the
+mutants that do not build; results.json keeps every mutant's outcome."""
 import json
 import os
+
+from .mutants import KINDS, NOT_BUGS
 
 MODES = [("suite", "suite only"), ("monitor", "suite + monitor"), ("explore", "suite + monitor + exploration")]
 
@@ -16,7 +19,51 @@ def counts(results, mode):
     return out
 
 
-def table(results, title):
+def survivor_lines(survivors, classified):
+    """The survivors: those a person classified, by kind (with the reason
+    once per reason), then the rest, split by whether they changed a run."""
+    lines = []
+    for kind, meaning in KINDS.items():
+        mine = [r for r in survivors if classified.get(r["id"], ("",))[0] == kind]
+        if not mine:
+            continue
+        lines.append(f"  {kind} ({meaning}): {len(mine)}")
+        said = set()
+        for r in mine:
+            reason = classified[r["id"]][1]
+            lines.append(f"    line {r['line']}: {r['id']}" + ("" if reason in said else f"\n        {reason}"))
+            said.add(reason)
+    rest = [r for r in survivors if r["id"] not in classified]
+    if classified and rest:
+        lines.append(f"  not classified in the survivors list: {len(rest)}")
+    changed = [r for r in rest if not r.get("unchanged")]
+    never = [r for r in rest if r.get("unchanged")]
+    if changed:
+        lines.append(f"  changed a run and passed every check (what the grade cannot see): {len(changed)}")
+        lines.extend(f"    line {r['line']}: {r['id']}" for r in changed)
+    if never:
+        lines.append(f"  never changed a run: every trace hash the original's (the schedules never reach the change, "
+                     f"or it cannot change behaviour; candidates for the equivalent list): {len(never)}")
+        lines.extend(f"    line {r['line']}: {r['id']}" for r in never)
+    return lines
+
+
+def bug_score(judged, survivors, classified):
+    """With a classification: the share of the bugs the grade kills, where
+    the bugs are every judged mutant but the survivors a person found not
+    to be one (progress, defended, teardown). Killed mutants are not
+    classified: a kill by a failing run counts whatever the mutant was."""
+    not_bugs = [r for r in survivors if classified.get(r["id"], ("",))[0] in NOT_BUGS]
+    if not not_bugs:
+        return []
+    bugs = len(judged) - len(not_bugs)
+    caught = len(judged) - len(survivors)
+    return [f"  of the {bugs} mutants that are bugs (the {len(judged)} judged, less the {len(not_bugs)} survivors "
+            f"classified {', '.join(NOT_BUGS)}): {caught} killed or timed out, "
+            f"{100 * caught / bugs if bugs else 0:.1f}%"]
+
+
+def table(results, title, classified=None):
     unviable = [r for r in results if r["status"] == "unviable"]
     equivalent = [r for r in results if r["status"] == "equivalent"]
     judged = [r for r in results if r["status"] == "judged"]
@@ -34,16 +81,9 @@ def table(results, title):
         if mode != "explore":
             lines.append(f"survivors of {name}: {len(survivors)}")
             continue
-        changed = [r for r in survivors if not r.get("unchanged")]
-        never = [r for r in survivors if r.get("unchanged")]
         lines.append(f"survivors of {name}: {len(survivors)}")
-        lines.append(f"  changed a run and passed every check (what the grade cannot see): {len(changed)}")
-        for r in changed:
-            lines.append(f"    line {r['line']}: {r['id']}")
-        lines.append(f"  never changed a run: every trace hash the original's (the schedules never reach the change, "
-                     f"or it cannot change behaviour; candidates for the equivalent list): {len(never)}")
-        for r in never:
-            lines.append(f"    line {r['line']}: {r['id']}")
+        lines.extend(survivor_lines(survivors, classified or {}))
+        lines.extend(bug_score(judged, survivors, classified or {}))
     caught_late = [r for r in judged if r["modes"]["suite"]["outcome"] == "survived"
                    and r["modes"]["explore"]["outcome"] != "survived"]
     if caught_late:
@@ -60,10 +100,10 @@ def table(results, title):
     return "\n".join(lines)
 
 
-def write(out, results, title):
+def write(out, results, title, classified=None):
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    text = table(results, title)
+    text = table(results, title, classified)
     with open(os.path.join(out, "report.txt"), "w") as f:
         f.write(text + "\n")
     return text

@@ -6,12 +6,14 @@ running a crate."""
 import importlib.machinery
 import importlib.util
 import os
+import re
 
 import pytest
 
 from grading import report, run
 from grading.collect import Submission
 from mutation import judge, mutants
+from mutation import report as mutation_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -125,6 +127,44 @@ def test_only_reads_ids_from_a_list_or_an_equivalent_file(tmp_path):
         mutants.load_ids(str(empty))
     with pytest.raises(mutants.MutationError, match="is not a file"):
         mutants.load_ids(str(tmp_path / "missing.txt"))
+
+
+def test_classified_survivors_need_a_known_kind_and_a_reason(tmp_path):
+    good = tmp_path / "survivors.txt"
+    good.write_text("# reviewed\nmod::f: boolean: true -> false #1\tprogress\tonly a sleep\n"
+                    "mod::g: statement: x; -> (nothing) #1\tsafety\ttwo votes in a term\n")
+    assert mutants.load_classified(str(good)) == {"mod::f: boolean: true -> false #1": ("progress", "only a sleep"),
+                                                  "mod::g: statement: x; -> (nothing) #1": ("safety", "two votes in a term")}
+    assert mutants.load_classified(str(tmp_path / "missing.txt")) == {}
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text("mod::f: boolean: true -> false #1\tharmless\tbecause\n")
+    with pytest.raises(mutants.MutationError, match="kind 'harmless' is none of progress, defended"):
+        mutants.load_classified(str(unknown))
+    no_reason = tmp_path / "no_reason.txt"
+    no_reason.write_text("mod::f: boolean: true -> false #1\tteardown\n")
+    with pytest.raises(mutants.MutationError, match="no reason"):
+        mutants.load_classified(str(no_reason))
+
+
+def test_the_report_groups_classified_survivors_and_scores_the_bugs():
+    def mutant(name, outcome, unchanged=False):
+        modes = {mode: {"outcome": outcome, "by": None if outcome == "survived" else "a failure"}
+                 for mode in ("suite", "monitor", "explore")}
+        return {"id": name, "line": 1, "status": "judged", "modes": modes, "unchanged": unchanged}
+    results = [mutant("k1", "killed"), mutant("k2", "killed"), mutant("t1", "timeout"),
+               mutant("p1", "survived"), mutant("s1", "survived"), mutant("n1", "survived", unchanged=True)]
+    classified = {"p1": ("progress", "only a sleep"), "s1": ("safety", "two votes in a term")}
+    text = mutation_report.table(results, "title", classified)
+    assert "  progress (correct Raft" in text and "line 1: p1\n        only a sleep" in text
+    assert "  safety (a bug" in text and "line 1: s1\n        two votes in a term" in text
+    assert "  not classified in the survivors list: 1" in text and "never changed a run" in text
+    # 6 judged, 1 survivor is no bug: 5 bugs, 3 of them killed or timed out.
+    assert "of the 5 mutants that are bugs (the 6 judged, less the 1 survivors classified progress, defended, " \
+           "teardown): 3 killed or timed out, 60.0%" in text
+    # The official score is unchanged by the classification: 3 of 6.
+    assert re.search(r"^suite \+ monitor \+ exploration\s+2\s+3\s+1\s+50\.0%$", text, re.M)
+    plain = mutation_report.table(results, "title")
+    assert "mutants that are bugs" not in plain and "changed a run and passed every check" in plain
 
 
 SEEDS = list(range(1, 21))
