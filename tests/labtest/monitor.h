@@ -19,10 +19,10 @@
 //   - one vote per server per term (votes for two candidates in one term,
 //     or for another after asking for votes itself);
 //   - a leader is elected: a server that leads a term (sends AppendEntries
-//     in it, or reports itself leader of it) was granted votes in that term
-//     by enough others to make a majority with its own (Figure 2,
-//     Candidates: "if votes received from majority of servers: become
-//     leader"; term 0 is left out: no election happens in it);
+//     in it, or, in virtual time, reports itself leader of it) was granted
+//     votes in that term by enough others to make a majority with its own
+//     (Figure 2, Candidates: "if votes received from majority of servers:
+//     become leader"; term 0 is left out: no election happens in it);
 //   - Log Matching: two entries with one index and one term carry one
 //     command, and no entry's term is above the term of the leader sending it;
 //   - Leader Append-Only: a leader never sends two different entries for
@@ -121,8 +121,9 @@ class SafetyMonitor : public RunObserver {
 
  private:
   void Record(const char* property, std::vector<int> servers, const std::string& detail);
-  // Election Safety from one source of evidence: `server` leads `term`.
-  void LeaderSeen(int server, uint64_t term, const char* evidence);
+  // Election Safety from one source of evidence: `server` leads `term`
+  // (`sampled`: its get_state said so; else it sent AppendEntries in it).
+  void LeaderSeen(int server, uint64_t term, const char* evidence, bool sampled);
   // Whether `server` was granted a majority's votes in `term`, which it leads.
   void ElectedCheck(int server, uint64_t term, const char* evidence);
   // One vote per term: `voter` voted for `candidate` in `term`.
