@@ -9,7 +9,10 @@
   equivalent, the table has its three modes, and at least one mutant is
   killed by the suite;
 - a server.rs that fails the suite itself on every seed (tests/submissions/no_heartbeats.rs)
-  is refused (exit 2, saying so): no mutant of it could be judged.
+  is refused (exit 2, saying so): no mutant of it could be judged;
+- every mutant tests/mutation/equivalent.txt and tests/mutation/survivors.txt
+  name is still a mutant of the bundle (a change to the product that moves
+  them must bring the lists along).
 """
 import json
 import os
@@ -48,6 +51,21 @@ def main():
         if "the original passes 3 plain and 3 explored seeds" not in run.stderr:
             problems.append("the original was not run on every seed first (or it failed one)")
         print(f"mutation_test: statuses {sorted(set(statuses))}, {killed} killed by the suite")
+    listed = subprocess.run([tool, bundle, "--modules", "protocol,node,fibers", "--list", "--build-dir", build_dir,
+                             "--out", os.path.join(work, "list")], capture_output=True, text=True, timeout=1200)
+    ids = {m.group(1) for m in re.finditer(r"^\s*\d+  (.+)$", listed.stdout, re.M)}
+    if listed.returncode != 0 or not ids:
+        problems.append(f"--list: exit {listed.returncode}, {listed.stderr[-300:]!r}")
+    else:
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        from mutation import mutants
+        for name in ("equivalent.txt", "survivors.txt"):
+            named = mutants.load_ids(os.path.join(ROOT, "tests", "mutation", name))
+            stale = sorted(named - ids)
+            if stale:
+                problems.append(f"tests/mutation/{name}: {len(stale)} id(s) are no longer mutants of the bundle, "
+                                f"first: {stale[0]}")
+        print(f"mutation_test: {len(ids)} mutants of the bundle; the equivalent and survivors lists name only those")
     failing = os.path.join(ROOT, "tests", "submissions", "no_heartbeats.rs")
     run = subprocess.run([tool, failing, "--sample", "2", "--seeds", "2", "--build-dir", build_dir,
                           "--out", os.path.join(work, "failing")], capture_output=True, text=True, timeout=1200)
