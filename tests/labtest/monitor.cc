@@ -72,12 +72,9 @@ void SafetyMonitor::ElectedCheck(int server, uint64_t term, const char* evidence
              " besides its own");
 }
 
-void SafetyMonitor::LeaderSeen(int server, uint64_t term, const char* evidence, bool sampled) {
-  // mutex_ held. A sample taken in real time may tear (is_leader read
-  // before a step-down, the term after it): the sampler's race, not the
-  // crate's act, so only virtual time's samples (taken while every thread
-  // is parked) and AppendEntries sent judge an election.
-  if (!sampled || VirtualWorld::Get() != nullptr) ElectedCheck(server, term, evidence);
+void SafetyMonitor::LeaderSeen(int server, uint64_t term, const char* evidence) {
+  // mutex_ held.
+  ElectedCheck(server, term, evidence);
   auto known = leader_of_term_.emplace(term, server);
   if (known.second || known.first->second == server) return;
   const int first = known.first->second;
@@ -176,7 +173,7 @@ void SafetyMonitor::AppendSent(int from, int to, const Append& append) {
   const Micros now = NowMicros();
   std::lock_guard<std::mutex> lock(mutex_);
   TermSeen(append.term);
-  LeaderSeen(from, append.term, "sent AppendEntries in it", false);
+  LeaderSeen(from, append.term, "sent AppendEntries in it");
   if (append.has_entry) EntrySent(from, append);
   Link& link = links_[{from, to}];
   const bool keepalive = !append.has_entry && append.commit_index <= link.commit_sent;
@@ -253,7 +250,11 @@ void SafetyMonitor::Sampled(int server, bool is_leader, uint64_t term) {
   last_term_[server] = term;
   reports_leader_[server] = is_leader;
   TermSeen(term);
-  if (is_leader) LeaderSeen(server, term, "reported itself leader of it", true);
+  // A sample taken in real time may tear (is_leader read before a
+  // step-down, the term after it): the sampler's race, not the crate's act.
+  // So only virtual time's samples (taken while every thread is parked)
+  // count as leadership; in real time the AppendEntries sent do.
+  if (is_leader && VirtualWorld::Get() != nullptr) LeaderSeen(server, term, "reported itself leader of it");
 }
 
 void SafetyMonitor::NetworkChanged(int server, bool down) {

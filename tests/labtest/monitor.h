@@ -11,11 +11,13 @@
 //     handler waited or returned: the request's term, the reply's, yes/no;
 //   - every command applied through the apply callback (server, index, value);
 //   - each server's (is_leader, term) from the exports, sampled at every
-//     quiescent step of virtual time, every 2 ms in real time;
+//     quiescent step of virtual time, every 2 ms in real time (where only
+//     the term is judged: is_leader and the term may tear);
 //   - each time the harness takes a server off the network or puts it back.
 // What it checks:
-//   - Election Safety: at most one leader per term (two servers claiming to
-//     lead one term, or two servers sending AppendEntries in one term);
+//   - Election Safety: at most one leader per term (two servers sending
+//     AppendEntries in one term, or, in virtual time, claiming to lead it:
+//     a real-time sample can tear between is_leader and the term);
 //   - one vote per server per term (votes for two candidates in one term,
 //     or for another after asking for votes itself);
 //   - a leader is elected: a server that leads a term (sends AppendEntries
@@ -121,9 +123,8 @@ class SafetyMonitor : public RunObserver {
 
  private:
   void Record(const char* property, std::vector<int> servers, const std::string& detail);
-  // Election Safety from one source of evidence: `server` leads `term`
-  // (`sampled`: its get_state said so; else it sent AppendEntries in it).
-  void LeaderSeen(int server, uint64_t term, const char* evidence, bool sampled);
+  // Election Safety from one source of evidence: `server` leads `term`.
+  void LeaderSeen(int server, uint64_t term, const char* evidence);
   // Whether `server` was granted a majority's votes in `term`, which it leads.
   void ElectedCheck(int server, uint64_t term, const char* evidence);
   // One vote per term: `voter` voted for `candidate` in `term`.

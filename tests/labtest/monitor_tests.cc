@@ -211,18 +211,40 @@ void StateMachineAndOrder() {
 }
 
 void TermsAndLeaders() {
-  SafetyMonitor monitor(5, 0);
-  Elect(monitor, 0, 2);
-  monitor.Sampled(0, true, 2);
-  monitor.Sampled(0, false, 3);
-  monitor.AppendSent(0, 1, Heartbeat(2, 0));  // a stale leader of its old term: no second leader
-  EXPECT(monitor.total() == 0);
-  // A second leader of term 2 (outside virtual time a sample does not judge
-  // an election: see ElectedByMajority).
-  monitor.Sampled(1, true, 2);
-  EXPECT(Properties(monitor) == SafetyMonitor::kElectionSafety);
-  monitor.Sampled(0, false, 2);
-  EXPECT(Properties(monitor) == std::string(SafetyMonitor::kElectionSafety) + ", " + SafetyMonitor::kTermDecreased);
+  {  // In virtual time (samples taken while every thread is parked).
+    standin::VirtualWorld world(5);
+    SafetyMonitor monitor(5, world.Now());
+    world.Spawn("harness", [&] {
+      Elect(monitor, 0, 2);
+      monitor.Sampled(0, true, 2);
+      monitor.Sampled(0, false, 3);
+      monitor.AppendSent(0, 1, Heartbeat(2, 0));  // a stale leader of its old term: no second leader
+      EXPECT(monitor.total() == 0);
+      // A second leader of term 2, which has no majority either (S1 voted for S0).
+      monitor.Sampled(1, true, 2);
+      const std::string two_leaders = std::string(SafetyMonitor::kElected) + ", " + SafetyMonitor::kElectionSafety;
+      EXPECT(Properties(monitor) == two_leaders);
+      monitor.Sampled(0, false, 2);
+      EXPECT(Properties(monitor) == two_leaders + ", " + SafetyMonitor::kTermDecreased);
+    });
+    EXPECT(world.Run());
+  }
+  {  // In real time a sample may tear (is_leader read before a step-down,
+     // the term after it): samples alone show no leader; AppendEntries do;
+     // a term going back is still judged.
+    SafetyMonitor monitor(5, 0);
+    Elect(monitor, 0, 2);
+    monitor.Sampled(0, true, 2);
+    monitor.Sampled(1, true, 2);
+    EXPECT(monitor.total() == 0);
+    monitor.AppendSent(0, 1, Heartbeat(2, 0));
+    EXPECT(monitor.total() == 0);
+    monitor.AppendSent(1, 0, Heartbeat(2, 0));
+    EXPECT(Properties(monitor) == std::string(SafetyMonitor::kElected) + ", " + SafetyMonitor::kElectionSafety);
+    monitor.Sampled(0, false, 1);
+    EXPECT(Properties(monitor) == std::string(SafetyMonitor::kElected) + ", " + SafetyMonitor::kElectionSafety + ", " +
+                                      SafetyMonitor::kTermDecreased);
+  }
 }
 
 void HeartbeatLimit() {
