@@ -34,7 +34,7 @@ def survivor_lines(survivors, classified):
             lines.append(f"    line {r['line']}: {r['id']}" + ("" if reason in said else f"\n        {reason}"))
             said.add(reason)
     rest = [r for r in survivors if r["id"] not in classified]
-    if classified and rest:
+    if rest and len(rest) < len(survivors):
         lines.append(f"  not classified in the survivors list: {len(rest)}")
     changed = [r for r in rest if not r.get("unchanged")]
     never = [r for r in rest if r.get("unchanged")]
