@@ -78,12 +78,10 @@ def table(results, title, classified=None):
     lines.append("")
     for mode, name in MODES:
         survivors = [r for r in judged if r["modes"][mode]["outcome"] == "survived"]
-        if mode != "explore":
-            lines.append(f"survivors of {name}: {len(survivors)}")
-            continue
         lines.append(f"survivors of {name}: {len(survivors)}")
-        lines.extend(survivor_lines(survivors, classified or {}))
-        lines.extend(bug_score(judged, survivors, classified or {}))
+        if mode == "explore":
+            lines.extend(survivor_lines(survivors, classified or {}))
+            lines.extend(bug_score(judged, survivors, classified or {}))
     caught_late = [r for r in judged if r["modes"]["suite"]["outcome"] == "survived"
                    and r["modes"]["explore"]["outcome"] != "survived"]
     if caught_late:

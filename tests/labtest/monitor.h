@@ -123,7 +123,8 @@ class SafetyMonitor : public RunObserver {
 
  private:
   void Record(const char* property, std::vector<int> servers, const std::string& detail);
-  // Election Safety from one source of evidence: `server` leads `term`.
+  // `server` leads `term`, by one source of evidence: Election Safety, and
+  // whether it was elected (ElectedCheck).
   void LeaderSeen(int server, uint64_t term, const char* evidence);
   // Whether `server` was granted a majority's votes in `term`, which it leads.
   void ElectedCheck(int server, uint64_t term, const char* evidence);
