@@ -25,7 +25,11 @@ LABTEST is this project's labtest (our crate). Checked:
 - Figure 2's "if votes received from majority of servers: become leader", on
   a third: one that leads when its election's wait ends without a
   yes-quorum (found in seed 1, test 2: a leader whose term only one other
-  server voted in).
+  server voted in);
+- Figure 2's "if RPC request or response contains term T > currentTerm:
+  set currentTerm = T", on a fourth: a leader that never looks at the term
+  of an AppendEntries reply (found in seed 1, test 6: the old leader
+  rejoins, reads its follower's newer term and keeps its own).
 """
 import os
 import re
@@ -45,6 +49,13 @@ STUDENT = os.path.join(ROOT, "tests", "submissions", "student_correct.rs")
 STUDENT_VOTE_TERM = "let granted = can_term == self.current_term\n"
 STUDENT_APPEND_TERM = """        if leader_current_term < self.current_term {
             reply.reject(self.current_term, self.last_index());
+            return;
+        }
+"""
+# Its leader's look at an AppendEntries reply's term (Figure 2, All Servers).
+STUDENT_REPLY_TERM = """        if term > self.current_term {
+            self.step_down(term);
+            self.reset_timer();
             return;
         }
 """
@@ -174,6 +185,16 @@ def elected_by_majority(mutants):
                "a student's server that leads without a yes-quorum: found in seed 1")
 
 
+def newer_term_adopted(mutants):
+    student = open(STUDENT).read()
+    binary = mutants.build(student, STUDENT_REPLY_TERM, "", "reply-term-ignored")
+    if binary is not None:
+        _, text = labtest(binary, "--virtual", "--seed", "1", "-t", "1-6")
+        expect(re.search(r"finding: newer term adopted: S\d read a reply of term \d+ at [\d.]+ s while its term was \d+, "
+                         r"and [\d.]+ s later its term is \d+ \(test 6", text),
+               "a student's leader that ignores the term of AppendEntries replies: found in seed 1")
+
+
 def main():
     build_dir, binary = os.path.abspath(sys.argv[1]), sys.argv[2]
     ours(binary)
@@ -181,6 +202,7 @@ def main():
     vote_everyone(mutants)
     stale_requests(mutants)
     elected_by_majority(mutants)
+    newer_term_adopted(mutants)
     if problems:
         print("monitor_test: FAILED:\n  " + "\n  ".join(problems))
         return 1

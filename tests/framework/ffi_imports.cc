@@ -125,6 +125,15 @@ unsigned& ThreadRandomState() {
   return tl_random.state;
 }
 
+// The crate now holds an AppendEntries reply (its wait returned with it, or
+// it saw the event ready): the monitor learns the reply's term, once.
+void TellReplyRead(IntEvent& event) {
+  int server = -1;
+  uint64_t request_term = 0, reply_term = 0;
+  if (!event.TakeReplyRead(&server, &request_term, &reply_term)) return;
+  if (RunObserver* observer = CurrentRunObserver()) observer->ReplyRead(server, request_term, reply_term);
+}
+
 }  // namespace
 
 namespace standin {
@@ -175,7 +184,8 @@ VoteQuorumEvent_C raft_commo_broadcast_vote(RaftCommo_C commo_c, parid_t par_id,
   const std::vector<RpcProxy> proxies = commo->ProxiesCopy(par_id);
   const Config* config = Config::Global();
   const int n_total = config != nullptr ? config->PartitionSize(par_id) : static_cast<int>(proxies.size());
-  auto event = std::make_shared<QuorumEvent>(commo->reactor(), n_total, n_total / 2);
+  auto event = std::make_shared<QuorumEvent>(commo->reactor(), n_total, n_total / 2, static_cast<int>(commo->self()),
+                                            static_cast<uint64_t>(cur_term));
   VoteQuorumEvent_C handle = KeepHandle(event);
   // Asking is voting for oneself: the quorum event counts the candidate's
   // own vote. The sender is the commo's server, whatever self_id says.
@@ -211,7 +221,11 @@ int raft_vote_quorum_event_no(VoteQuorumEvent_C ev) {
 ballot_t raft_vote_quorum_event_get_term(VoteQuorumEvent_C ev) {
   auto& event = FromHandle<QuorumEvent>(ev, "raft_vote_quorum_event_get_term");
   standin::CheckImportThread(event->reactor(), "raft_vote_quorum_event_get_term");
-  return event->highest_no_term();
+  const int64_t term = event->highest_no_term();
+  if (RunObserver* observer = CurrentRunObserver(); observer != nullptr && term > 0 && event->owner() >= 0) {
+    observer->ReplyRead(event->owner(), event->term(), static_cast<uint64_t>(term));
+  }
+  return term;
 }
 
 void raft_int_event_wait(IntEvent_C ev, uint64_t timeout_us) {
@@ -219,12 +233,15 @@ void raft_int_event_wait(IntEvent_C ev, uint64_t timeout_us) {
   auto& event = FromHandle<IntEvent>(ev, fn);
   CheckBlocking(fn, event->reactor());
   event->Wait(timeout_us);
+  if (event->status() == IntEvent::DONE) TellReplyRead(*event);
 }
 
 int raft_int_event_get_status(IntEvent_C ev) {
   auto& event = FromHandle<IntEvent>(ev, "raft_int_event_get_status");
   standin::CheckImportThread(event->reactor(), "raft_int_event_get_status");
-  return event->status();
+  const int status = event->status();
+  if (status == IntEvent::READY || status == IntEvent::DONE) TellReplyRead(*event);
+  return status;
 }
 
 // ----- commo: proxies --------------------------------------------------------------------

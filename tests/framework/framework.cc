@@ -370,16 +370,18 @@ void Network::SendAppend(siteid_t from, siteid_t to, RaftService::AppendArgs arg
   Node receiver, sender;
   if (!Endpoints(from, to, &sender, &receiver)) return;
   Network* network = this;
-  auto deliver_reply = [network, from, to, sender, event, ret_status, ret_term,
-                        ret_last_log_index](RaftService::AppendResult result) {
+  const uint64_t request_term = args.term;
+  auto deliver_reply = [network, from, to, sender, event, ret_status, ret_term, ret_last_log_index,
+                        request_term](RaftService::AppendResult result) {
     sender.reactor->Post(
-        [event, result, ret_status, ret_term, ret_last_log_index, from, to] {
+        [event, result, ret_status, ret_term, ret_last_log_index, from, to, request_term] {
           TraceEvent({4, to, from, result.ok, result.term, result.last_log_index, NowMicros()});
           // Written even if the sender stopped waiting: the buffers are the
           // crate's to keep valid (abi.md).
           *ret_status = result.ok;
           *ret_term = result.term;
           *ret_last_log_index = result.last_log_index;
+          event->NoteReply(static_cast<int>(from), request_term, result.term);
           event->Set(1);
         },
         network->DueTime(to, from));

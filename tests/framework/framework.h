@@ -265,6 +265,14 @@ class RunObserver {
   virtual void VotesAsked(int candidate, int64_t term) = 0;
   virtual void AppendSent(int from, int to, const Append& append) = 0;
   virtual void Answered(const Answer& answer) = 0;
+  // `server` read a reply carrying `reply_term` to a request of its own
+  // of `request_term`: its wait for an AppendEntries reply returned with
+  // the reply there (or it read the event's status as ready), or it asked
+  // its vote quorum event of that term for the highest refusing term. A
+  // reply that came after the wait gave up is never read.
+  virtual void ReplyRead(int server, uint64_t request_term, uint64_t reply_term) {
+    (void)server, (void)request_term, (void)reply_term;
+  }
 };
 // The reply context of the crate's RPC handler running on this thread,
 // while that handler has neither waited nor returned (raft_server.cc sets

@@ -232,6 +232,23 @@ int IntEvent::value() const {
   return value_;
 }
 
+void IntEvent::NoteReply(int server, uint64_t request_term, uint64_t reply_term) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reply_server_ = server;
+  request_term_ = request_term;
+  reply_term_ = reply_term;
+}
+
+bool IntEvent::TakeReplyRead(int* server, uint64_t* request_term, uint64_t* reply_term) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!set_ || reply_server_ < 0 || reply_told_) return false;
+  reply_told_ = true;
+  *server = reply_server_;
+  *request_term = request_term_;
+  *reply_term = reply_term_;
+  return true;
+}
+
 void QuorumEvent::VoteYes() {
   std::lock_guard<std::mutex> lock(mutex_);
   yes_++;

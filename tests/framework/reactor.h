@@ -146,6 +146,12 @@ class IntEvent : public Event {
   using Event::Event;
   void Set(int value);
   int value() const;
+  // An AppendEntries reply's event: the server it answers, its request's
+  // term and the reply's, noted before Set (for RunObserver::ReplyRead).
+  void NoteReply(int server, uint64_t request_term, uint64_t reply_term);
+  // The noted reply, the first time it is asked for once the event is ready
+  // (false: none, not ready, or already told).
+  bool TakeReplyRead(int* server, uint64_t* request_term, uint64_t* reply_term);
 
  protected:
   bool IsReadyLocked() const override { return set_; }
@@ -153,14 +159,20 @@ class IntEvent : public Event {
  private:
   bool set_ = false;
   int value_ = 0;
+  int reply_server_ = -1;
+  uint64_t request_term_ = 0, reply_term_ = 0;
+  bool reply_told_ = false;
 };
 
 // Ready once `quorum` yes votes or more than `n_total - quorum` no votes
 // have arrived (the lab framework's vote quorum event).
 class QuorumEvent : public Event {
  public:
-  QuorumEvent(Reactor* reactor, int n_total, int quorum)
-      : Event(reactor), n_total_(n_total), quorum_(quorum) {}
+  QuorumEvent(Reactor* reactor, int n_total, int quorum, int owner = -1, uint64_t term = 0)
+      : Event(reactor), n_total_(n_total), quorum_(quorum), owner_(owner), term_(term) {}
+  // The candidate whose election this is (-1: not known), and its term.
+  int owner() const { return owner_; }
+  uint64_t term() const { return term_; }
   void VoteYes();
   void VoteNo(int64_t term);
   bool Yes() const;
@@ -175,6 +187,8 @@ class QuorumEvent : public Event {
  private:
   int n_total_;
   int quorum_;
+  const int owner_ = -1;
+  const uint64_t term_ = 0;
   int yes_ = 0;
   int no_ = 0;
   int64_t highest_no_term_ = 0;

@@ -56,7 +56,8 @@ void Usage(FILE* out) {
                "  --timeline FILE.html  write a timeline page of the run (one run: not with -r)\n"
                "  --no-monitor          no safety monitor (by default every run is watched for Election Safety,\n"
                "                        one vote per term, State Machine Safety, apply order, terms never\n"
-               "                        decreasing and the heartbeat limit; findings are printed as\n"
+               "                        decreasing, newer terms adopted, the heartbeat limit and more (README);\n"
+               "                        findings are printed as\n"
                "                        'labtest: finding: ...' beside the verdict and never change it)\n");
 }
 

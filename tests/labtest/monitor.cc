@@ -26,7 +26,8 @@ SafetyMonitor::SafetyMonitor(int servers, Micros run_began)
       last_term_(servers, 0),
       sampled_(servers, false),
       reports_leader_(servers, false),
-      connected_(servers, true) {}
+      connected_(servers, true),
+      newer_term_read_(servers) {}
 
 void SafetyMonitor::SetTimeline(Timeline* timeline) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -213,6 +214,49 @@ void SafetyMonitor::Answered(const Answer& answer) {
   }
 }
 
+void SafetyMonitor::ReplyRead(int server, uint64_t request_term, uint64_t term) {
+  // Virtual time only: in real time the sampler's next look may come after
+  // a host stall of its own, not after the crate's.
+  VirtualWorld* world = VirtualWorld::Get();
+  if (world == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (server < 0 || server >= servers_ || !sampled_[server]) return;
+  TermSeen(term);
+  NewerTermRead& read = newer_term_read_[server];
+  // A reply to a request of an older term may be dropped before its term
+  // is looked at (the request is over); one to a request of the server's
+  // current term never is.
+  if (read.waiting || term <= last_term_[server] || request_term != last_term_[server]) return;
+  read.waiting = true;
+  read.term = term;
+  read.own_term = last_term_[server];
+  read.since = NowMicros();
+  read.frozen_before = world->FrozenMicros();
+}
+
+void SafetyMonitor::TermAdoptedLook(Micros now, Micros frozen_now) {
+  // mutex_ held; virtual time; right after a round of samples.
+  for (int server = 0; server < servers_; server++) {
+    NewerTermRead& read = newer_term_read_[server];
+    if (!read.waiting) continue;
+    if (last_term_[server] >= read.term) {
+      read.waiting = false;
+      continue;
+    }
+    const Micros frozen = frozen_now - read.frozen_before;
+    const Micros elapsed = now - read.since;
+    if (elapsed <= frozen || elapsed - frozen <= kTermAdoptedUs) continue;
+    read.waiting = false;
+    if (!keys_.insert({kTermAdopted, std::to_string(server) + "/" + std::to_string(read.term)}).second) continue;
+    std::ostringstream detail;
+    detail.precision(3);
+    detail << std::fixed << "S" << server << " read a reply of term " << read.term << " at "
+           << (read.since - run_began_) / 1e6 << " s while its term was " << read.own_term << ", and "
+           << (elapsed - frozen) / 1e6 << " s later its term is " << last_term_[server];
+    Record(kTermAdopted, {server}, detail.str());
+  }
+}
+
 void SafetyMonitor::Applied(int server, int index, int value) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (server < 0 || server >= servers_) return;
@@ -271,6 +315,7 @@ void SafetyMonitor::LeadershipLook() {
   if (world == nullptr) return;
   const Micros now = NowMicros();
   std::lock_guard<std::mutex> lock(mutex_);
+  TermAdoptedLook(now, world->FrozenMicros());
   std::vector<int> connected;
   uint64_t highest = 0;
   for (int i = 0; i < servers_; i++) {

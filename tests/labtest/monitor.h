@@ -9,6 +9,9 @@
 //     commit, and its one entry's term and command, if it carries one);
 //   - every reply a server sends from inside its handler, before the
 //     handler waited or returned: the request's term, the reply's, yes/no;
+//   - every AppendEntries reply a server reads (its wait returned with the
+//     reply there) and every highest refusing term it reads from its vote
+//     quorum event: the request's term and the reply's;
 //   - every command applied through the apply callback (server, index, value);
 //   - each server's (is_leader, term) from the exports, sampled at every
 //     quiescent step of virtual time, every 2 ms in real time (where only
@@ -38,6 +41,14 @@
 //     no vote granted and no AppendEntries accepted with a reply whose term
 //     is above the request's (a stale request; only replies sent before
 //     the handler waited are judged, see RunObserver::Answer);
+//   - a newer term is adopted (Figure 2, All Servers: "if RPC request or
+//     response contains term T > currentTerm: set currentTerm = T"): in
+//     virtual time, a server that read a reply carrying a term above its
+//     own, to a request of its own current term (a reply to an older
+//     request may be dropped unread), reports that term or a later one
+//     within 50 ms of running (whole-process freezes left out): a crate
+//     acts on a reply in the fiber that read it, before that fiber next
+//     waits, so the next sample shows it;
 //   - the handout's new leader within 5 s "if a majority can talk": in
 //     virtual time, no 5 s of running (whole-process freezes left out)
 //     during a test without a connected server that reports itself leader
@@ -90,7 +101,9 @@ class SafetyMonitor : public RunObserver {
   static constexpr const char* kLeaderWithin = "new leader within 5 s";
   static constexpr const char* kStaleRequest = "reply false if term < currentTerm";
   static constexpr const char* kElected = "leader elected by a majority";
+  static constexpr const char* kTermAdopted = "newer term adopted";
   static constexpr Micros kLeaderWithinUs = 5000000;
+  static constexpr Micros kTermAdoptedUs = 50000;
   static constexpr int kHeartbeatsPerSecond = 10;
   static constexpr Micros kHeartbeatWindowUs = 1000000;
   // A run stops recording after this many findings (the count goes on).
@@ -103,6 +116,7 @@ class SafetyMonitor : public RunObserver {
   void VotesAsked(int candidate, int64_t term) override;
   void AppendSent(int from, int to, const Append& append) override;
   void Answered(const Answer& answer) override;
+  void ReplyRead(int server, uint64_t request_term, uint64_t reply_term) override;
   // The harness.
   void Applied(int server, int index, int value);
   void Sampled(int server, bool is_leader, uint64_t term);
@@ -133,6 +147,8 @@ class SafetyMonitor : public RunObserver {
   // The entry checks on one AppendEntries that carries an entry.
   void EntrySent(int from, const Append& append);
   void TermSeen(uint64_t term) { highest_term_ = std::max(highest_term_, term); }
+  // Within LeadershipLook: has each server that read a newer term adopted it?
+  void TermAdoptedLook(Micros now, Micros frozen_now);
 
   const int servers_;
   const Micros run_began_;
@@ -170,6 +186,16 @@ class SafetyMonitor : public RunObserver {
     uint64_t commit_sent = 0;       // the highest commit index this link carried
   };
   std::map<std::pair<int, int>, Link> links_;
+  // Per server: a reply it read carried a term above its own (ReplyRead),
+  // not yet seen in its samples.
+  struct NewerTermRead {
+    bool waiting = false;
+    uint64_t term = 0;       // the reply's term
+    uint64_t own_term = 0;   // the server's sampled term then
+    Micros since = 0;
+    Micros frozen_before = 0;
+  };
+  std::vector<NewerTermRead> newer_term_read_;
 };
 
 }  // namespace standin

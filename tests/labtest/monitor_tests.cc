@@ -407,6 +407,70 @@ void StaleRequests() {
   }
 }
 
+// Samples S0 at term `own` every 10 ms for `seconds` (the others at term
+// 9; nobody reports itself leader).
+void SampleOne(standin::VirtualWorld& world, SafetyMonitor& monitor, double seconds, uint64_t own) {
+  const Micros until = world.Now() + static_cast<Micros>(seconds * 1e6);
+  while (world.Now() < until) {
+    monitor.Sampled(0, false, own);
+    for (int i = 1; i < 5; i++) monitor.Sampled(i, false, 9);
+    monitor.LeadershipLook();
+    world.SleepUntil(world.Now() + 10000);
+  }
+}
+
+void NewerTermAdopted() {
+  {  // Read and adopted at once, or within 50 ms; a reply of no newer term,
+     // a reply to an older request, and whole-process freezes: no finding.
+    standin::VirtualWorld world(1);
+    SafetyMonitor monitor(5, world.Now());
+    g_case_test = 3;
+    Elect(monitor, 0, 2);
+    world.Spawn("harness", [&] {
+      SampleOne(world, monitor, 0.1, 2);
+      monitor.ReplyRead(0, 2, 2);  // not newer
+      monitor.ReplyRead(0, 1, 5);  // to a request of term 1: may be dropped unread
+      SampleOne(world, monitor, 0.5, 2);
+      monitor.ReplyRead(0, 2, 4);
+      SampleOne(world, monitor, 0.04, 2);
+      SampleOne(world, monitor, 0.5, 4);  // adopted within 50 ms
+      monitor.ReplyRead(0, 4, 6);
+      world.FreezeAll(2000000);
+      SampleOne(world, monitor, 0.04, 4);
+      SampleOne(world, monitor, 0.5, 7);  // a later term still adopts it
+      EXPECT(monitor.total() == 0);
+    });
+    EXPECT(world.Run());
+  }
+  {  // A server that reads a newer term and keeps its own.
+    standin::VirtualWorld world(2);
+    SafetyMonitor monitor(5, world.Now());
+    g_case_test = 4;
+    Elect(monitor, 0, 2);
+    world.Spawn("harness", [&] {
+      SampleOne(world, monitor, 0.1, 2);
+      monitor.ReplyRead(0, 2, 5);
+      SampleOne(world, monitor, 0.04, 2);
+      EXPECT(monitor.total() == 0);
+      SampleOne(world, monitor, 0.5, 2);
+      EXPECT(Properties(monitor) == SafetyMonitor::kTermAdopted);
+      EXPECT(Says(monitor, "S0 read a reply of term 5 at 0.100 s while its term was 2, and 0.060 s later its term is 2"));
+      EXPECT((FirstServers(monitor) == std::vector<int>{0}));
+    });
+    EXPECT(world.Run());
+    EXPECT(monitor.total() == 1);  // once per server and term
+  }
+  {  // Real time is not judged: the sampler's own stalls would count.
+    SafetyMonitor monitor(5, 0);
+    g_case_test = 4;
+    monitor.Sampled(0, false, 2);
+    monitor.ReplyRead(0, 2, 5);
+    monitor.Sampled(0, false, 2);
+    monitor.LeadershipLook();
+    EXPECT(monitor.total() == 0);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -420,5 +484,6 @@ int main(int argc, char** argv) {
                                     {"heartbeat_limit", HeartbeatLimit},
                                     {"new_leader_within_5s", NewLeaderWithin5s},
                                     {"elected_by_majority", ElectedByMajority},
-                                    {"stale_requests", StaleRequests}});
+                                    {"stale_requests", StaleRequests},
+                                    {"newer_term_adopted", NewerTermAdopted}});
 }

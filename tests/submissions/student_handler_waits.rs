@@ -13,7 +13,10 @@
 // runs in a coroutine of its own (src/rrr/rpc/server.cpp handle_read),
 // its arguments stay until the reply (rrr's generated stubs), and
 // server_rust.cc copies them before entering the crate: the handler resumes
-// after the wait and answers late.
+// after the wait and answers late. Beside the verdict the safety monitor may
+// find a newer term not adopted: the deposed leader reads its followers'
+// replies of the newer term while it waits, and keeps its own term until
+// the handler goes on (Figure 2 sets currentTerm when the request arrives).
 
 use crate::wrappers::*;
 use log::info;
