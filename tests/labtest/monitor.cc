@@ -225,8 +225,10 @@ void SafetyMonitor::ReplyRead(int server, uint64_t request_term, uint64_t term) 
   NewerTermRead& read = newer_term_read_[server];
   // A reply to a request of an older term may be dropped before its term
   // is looked at (the request is over); one to a request of the server's
-  // current term never is.
-  if (read.waiting || term <= last_term_[server] || request_term != last_term_[server]) return;
+  // current term never is. A server off the network may treat what still
+  // reaches it as lost (the lab's disconnect is a partition), so a read
+  // while it is off, or one it is taken off after, is not judged.
+  if (read.waiting || !connected_[server] || term <= last_term_[server] || request_term != last_term_[server]) return;
   read.waiting = true;
   read.term = term;
   read.own_term = last_term_[server];
@@ -306,6 +308,7 @@ void SafetyMonitor::NetworkChanged(int server, bool down) {
   if (server < 0 || server >= servers_) return;
   connected_[server] = !down;
   leaderless_ = false;  // the handout's 5 s count from the change
+  newer_term_read_[server].waiting = false;  // off the network, a reply may count as lost
 }
 
 void SafetyMonitor::LeadershipLook() {

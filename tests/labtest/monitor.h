@@ -48,7 +48,10 @@
 //     request may be dropped unread), reports that term or a later one
 //     within 50 ms of running (whole-process freezes left out): a crate
 //     acts on a reply in the fiber that read it, before that fiber next
-//     waits, so the next sample shows it;
+//     waits, so the next sample shows it. Not judged while the harness has
+//     the server off the network or takes it off meanwhile: the lab's
+//     disconnect is a partition, and what still reaches the server may
+//     count as lost;
 //   - the handout's new leader within 5 s "if a majority can talk": in
 //     virtual time, no 5 s of running (whole-process freezes left out)
 //     during a test without a connected server that reports itself leader

@@ -421,7 +421,8 @@ void SampleOne(standin::VirtualWorld& world, SafetyMonitor& monitor, double seco
 
 void NewerTermAdopted() {
   {  // Read and adopted at once, or within 50 ms; a reply of no newer term,
-     // a reply to an older request, and whole-process freezes: no finding.
+     // a reply to an older request, whole-process freezes, and a server off
+     // the network: no finding.
     standin::VirtualWorld world(1);
     SafetyMonitor monitor(5, world.Now());
     g_case_test = 3;
@@ -438,6 +439,13 @@ void NewerTermAdopted() {
       world.FreezeAll(2000000);
       SampleOne(world, monitor, 0.04, 4);
       SampleOne(world, monitor, 0.5, 7);  // a later term still adopts it
+      monitor.ReplyRead(0, 7, 8);
+      monitor.NetworkChanged(0, true);  // taken off the network: it may count the reply as lost
+      SampleOne(world, monitor, 0.5, 7);
+      monitor.ReplyRead(0, 7, 8);  // read while off
+      SampleOne(world, monitor, 0.5, 7);
+      monitor.NetworkChanged(0, false);
+      SampleOne(world, monitor, 0.5, 7);
       EXPECT(monitor.total() == 0);
     });
     EXPECT(world.Run());
