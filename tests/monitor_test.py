@@ -160,39 +160,36 @@ def vote_everyone(mutants):
         expect("finding: one vote per term" in replay, f"the shrunk replay ({shrunk.group(3)}) still shows the second vote")
 
 
-def stale_requests(mutants):
+# The student-style mutants of student_correct.rs: (name, the rule it
+# changes, what replaces it, the labtest arguments of the run that shows it,
+# the finding expected there, what it is).
+FINDING = "finding: "
+STUDENT_MUTANTS = [
+    ("stale-append", STUDENT_APPEND_TERM, "", ["--seed", "1", "-t", "1-6"],
+     FINDING + r"reply false if term < currentTerm: S\d accepted an AppendEntries of term \d+ while its own term was \d+",
+     "a student's server that accepts an older term's AppendEntries: found in seed 1"),
+    ("stale-vote", STUDENT_VOTE_TERM, "let granted = true\n", ["--seed", "103", "-t", "1-11", "--explore"],
+     re.escape(FINDING + "reply false if term < currentTerm: S1 granted its vote to S2's RequestVote of term 18 "
+               "while its own term was 19"),
+     "a student's server that votes for an older term's candidate: found in explored seed 103"),
+    ("no-majority", STUDENT_WIN, "if self.current_term != term || self.is_leader {", ["--seed", "1", "-t", "1-2"],
+     FINDING + r"leader elected by a majority: S\d led term \d+ \(it sent AppendEntries in it\) with "
+     r"votes in it from (only S\d|no other server); a majority of 5 needs 2 besides its own",
+     "a student's server that leads without a yes-quorum: found in seed 1"),
+    ("reply-term-ignored", STUDENT_REPLY_TERM, "", ["--seed", "1", "-t", "1-6"],
+     FINDING + r"newer term adopted: S\d read a reply of term \d+ at [\d.]+ s while its term was \d+, "
+     r"and [\d.]+ s later its term is \d+ \(test 6",
+     "a student's leader that ignores the term of AppendEntries replies: found in seed 1"),
+]
+
+
+def student_mutants(mutants):
     student = open(STUDENT).read()
-    finding = "finding: reply false if term < currentTerm: "
-    binary = mutants.build(student, STUDENT_APPEND_TERM, "", "stale-append")
-    if binary is not None:
-        _, text = labtest(binary, "--virtual", "--seed", "1", "-t", "1-6")
-        expect(re.search(finding + r"S\d accepted an AppendEntries of term \d+ while its own term was \d+", text),
-               "a student's server that accepts an older term's AppendEntries: found in seed 1")
-    binary = mutants.build(student, STUDENT_VOTE_TERM, "let granted = true\n", "stale-vote")
-    if binary is not None:
-        _, text = labtest(binary, "--virtual", "--seed", "103", "-t", "1-11", "--explore")
-        expect(finding + "S1 granted its vote to S2's RequestVote of term 18 while its own term was 19" in text,
-               "a student's server that votes for an older term's candidate: found in explored seed 103")
-
-
-def elected_by_majority(mutants):
-    student = open(STUDENT).read()
-    binary = mutants.build(student, STUDENT_WIN, "if self.current_term != term || self.is_leader {", "no-majority")
-    if binary is not None:
-        _, text = labtest(binary, "--virtual", "--seed", "1", "-t", "1-2")
-        expect(re.search(r"finding: leader elected by a majority: S\d led term \d+ \(it sent AppendEntries in it\) with "
-                         r"votes in it from (only S\d|no other server); a majority of 5 needs 2 besides its own", text),
-               "a student's server that leads without a yes-quorum: found in seed 1")
-
-
-def newer_term_adopted(mutants):
-    student = open(STUDENT).read()
-    binary = mutants.build(student, STUDENT_REPLY_TERM, "", "reply-term-ignored")
-    if binary is not None:
-        _, text = labtest(binary, "--virtual", "--seed", "1", "-t", "1-6")
-        expect(re.search(r"finding: newer term adopted: S\d read a reply of term \d+ at [\d.]+ s while its term was \d+, "
-                         r"and [\d.]+ s later its term is \d+ \(test 6", text),
-               "a student's leader that ignores the term of AppendEntries replies: found in seed 1")
+    for name, rule, replacement, args, finding, what in STUDENT_MUTANTS:
+        binary = mutants.build(student, rule, replacement, name)
+        if binary is not None:
+            _, text = labtest(binary, "--virtual", *args)
+            expect(re.search(finding, text) is not None, what)
 
 
 def main():
@@ -200,9 +197,7 @@ def main():
     ours(binary)
     mutants = Mutants(build_dir)
     vote_everyone(mutants)
-    stale_requests(mutants)
-    elected_by_majority(mutants)
-    newer_term_adopted(mutants)
+    student_mutants(mutants)
     if problems:
         print("monitor_test: FAILED:\n  " + "\n  ".join(problems))
         return 1

@@ -262,19 +262,25 @@ void HeartbeatLimit() {
   EXPECT(Properties(monitor) == SafetyMonitor::kHeartbeatLimit);
 }
 
-// In virtual time: the five servers sampled every 10 ms for `seconds`,
-// S0 reporting itself leader of term `leader_term` (0: nobody leads).
-void Sample(standin::VirtualWorld& world, SafetyMonitor& monitor, double seconds, uint64_t leader_term,
-            uint64_t others_term) {
+// In virtual time: the five servers sampled every 10 ms for `seconds`, S0
+// at term `s0_term` (reporting itself leader if `s0_leads`), the others at
+// `others_term`, none of them leading.
+void SampleTerms(standin::VirtualWorld& world, SafetyMonitor& monitor, double seconds, bool s0_leads,
+                 uint64_t s0_term, uint64_t others_term) {
   const Micros until = world.Now() + static_cast<Micros>(seconds * 1e6);
   while (world.Now() < until) {
-    for (int i = 0; i < 5; i++) {
-      const bool leads = i == 0 && leader_term > 0;
-      monitor.Sampled(i, leads, leads ? leader_term : others_term);
-    }
+    monitor.Sampled(0, s0_leads, s0_term);
+    for (int i = 1; i < 5; i++) monitor.Sampled(i, false, others_term);
     monitor.LeadershipLook();
     world.SleepUntil(world.Now() + 10000);
   }
+}
+
+// S0 reporting itself leader of term `leader_term` (0: nobody leads, and S0
+// is at `others_term` too).
+void Sample(standin::VirtualWorld& world, SafetyMonitor& monitor, double seconds, uint64_t leader_term,
+            uint64_t others_term) {
+  SampleTerms(world, monitor, seconds, leader_term > 0, leader_term > 0 ? leader_term : others_term, others_term);
 }
 
 void NewLeaderWithin5s() {
@@ -407,16 +413,9 @@ void StaleRequests() {
   }
 }
 
-// Samples S0 at term `own` every 10 ms for `seconds` (the others at term
-// 9; nobody reports itself leader).
+// S0 at term `own`, the others at 9, nobody reporting itself leader.
 void SampleOne(standin::VirtualWorld& world, SafetyMonitor& monitor, double seconds, uint64_t own) {
-  const Micros until = world.Now() + static_cast<Micros>(seconds * 1e6);
-  while (world.Now() < until) {
-    monitor.Sampled(0, false, own);
-    for (int i = 1; i < 5; i++) monitor.Sampled(i, false, 9);
-    monitor.LeadershipLook();
-    world.SleepUntil(world.Now() + 10000);
-  }
+  SampleTerms(world, monitor, seconds, false, own, 9);
 }
 
 void NewerTermAdopted() {
