@@ -161,6 +161,9 @@ def test_the_report_groups_classified_survivors_and_scores_the_bugs():
     # 6 judged, 1 survivor is no bug: 5 bugs, 3 of them killed or timed out.
     assert "of the 5 mutants that are bugs (the 6 judged, less the 1 survivors classified progress, defended, " \
            "teardown): 3 killed or timed out, 60.0%" in text
+    # Its ceiling: the 5 bugs of 6 (83.3%); 95% of 6 leaves no survivor.
+    assert "the most a grade that fails no correct Raft can score on this file, by this review: 5 of 6, 83.3% " \
+           "(95% allows at most 0 survivors; the review found 1 that are no bug)" in text
     # The official score is unchanged by the classification: 3 of 6.
     assert re.search(r"^suite \+ monitor \+ exploration\s+2\s+3\s+1\s+50\.0%$", text, re.M)
     plain = mutation_report.table(results, "title")
