@@ -17,6 +17,7 @@ explored schedules too.
 
     scripts/mutation-score SERVER_RS [--modules protocol,node,fibers] [--sample N]
                            [--seeds S] [--jobs J] [--equivalent FILE] [--classified FILE] [--out DIR]
+    scripts/mutation-score SERVER_RS --rescore --out DIR [--merge RUN_DIR ...]
 
 Each mutant (scripts/grade-tools' raft-mutate: flipped comparisons and
 booleans, swapped && and ||, dropped negations, conditions made constant,
@@ -61,7 +62,13 @@ def parse(argv):
     p.add_argument("--rescore", action="store_true",
                    help="judge nothing: apply the equivalent list and the survivors' classification to "
                         "DIR/results.json (--out) and print the table again")
+    p.add_argument("--merge", metavar="RUN_DIR", action="append", default=[],
+                   help="with --rescore: take in the kills of a later run of the same file (RUN_DIR/results.json; "
+                        "say, its survivors judged again with --only and more seeds): a mutant that run killed "
+                        "in a mode counts as killed in that mode (repeatable)")
     args = p.parse_args(argv)
+    if args.merge and not args.rescore:
+        p.error("--merge goes with --rescore")
     if not os.path.isfile(args.server_rs):
         p.error(f"'{args.server_rs}' is not a file")
     if args.seeds < 1 or args.jobs < 1 or args.sample < 0:
@@ -89,6 +96,11 @@ def rescore(args):
         return 2
     import json
     results = json.load(open(path))
+    for later in args.merge:
+        merged = merge(results, later)
+        if merged is None:
+            return 2
+        say(f"--merge {later}: {merged} kill(s) taken in")
     for r in results:
         if r["id"] in equivalents:
             r["judged_as"] = r.get("judged_as", r["status"])
@@ -99,10 +111,45 @@ def rescore(args):
         judged = r.get("modes")
         if r["status"] == "equivalent" and judged and any(v["outcome"] != "survived" for v in judged.values()):
             say(f"warning: marked equivalent, but a run told it apart: {r['id']} ({judged['explore']['by']})")
-    title = open(os.path.join(args.out, "report.txt")).readline().strip().split(" (rescored")[0] + \
-        " (rescored with " + os.path.relpath(args.equivalent, ROOT) + ")"
+    earlier = os.path.join(args.out, "report.txt")
+    title = open(earlier).readline().strip().split(" (rescored")[0] if os.path.isfile(earlier) else \
+        f"mutation score of {path}"
+    # Kills merged now or by an earlier --rescore (results.json keeps them).
+    merged_from = sorted({v["merged_from"] for r in results for v in (r.get("modes") or {}).values()
+                          if v.get("merged_from")})
+    title += " (rescored with " + os.path.relpath(args.equivalent, ROOT) + \
+        "".join(f", kills of {later} merged" for later in merged_from) + ")"
     print(report.write(args.out, results, title, classified))
     return 0
+
+
+def merge(results, later):
+    """Takes into `results` the kills of the later run in directory `later`:
+    per mode, a mutant that survived here and was killed (or timed out)
+    there counts as the later run says. The number taken in, or None (said
+    why) if that run is missing or is of another file."""
+    import json
+    path = os.path.join(later, "results.json")
+    if not os.path.isfile(path):
+        print(f"mutation-score: --merge: no {path}", file=sys.stderr)
+        return None
+    theirs = {r["id"]: r for r in json.load(open(path)) if r.get("modes")}
+    ours = {r["id"]: r for r in results}
+    strangers = [name for name in theirs if name not in ours]
+    if strangers:
+        print(f"mutation-score: --merge: {len(strangers)} mutant(s) of {path} are not in this run "
+              f"(another file?), e.g. {strangers[0]}", file=sys.stderr)
+        return None
+    taken = 0
+    for name, later_record in theirs.items():
+        modes = ours[name].get("modes")
+        if not modes:
+            continue
+        for mode, outcome in later_record["modes"].items():
+            if modes[mode]["outcome"] == "survived" and outcome["outcome"] != "survived":
+                modes[mode] = dict(outcome, merged_from=os.path.abspath(later))
+                taken += 1
+    return taken
 
 
 def main(argv=None):

@@ -12,6 +12,7 @@ import pytest
 
 from grading import report, run
 from grading.collect import Submission
+from mutation import cli as mutation_cli
 from mutation import judge, mutants
 from mutation import report as mutation_report
 
@@ -168,6 +169,51 @@ def test_the_report_groups_classified_survivors_and_scores_the_bugs():
     assert re.search(r"^suite \+ monitor \+ exploration\s+2\s+3\s+1\s+50\.0%$", text, re.M)
     plain = mutation_report.table(results, "title")
     assert "mutants that are bugs" not in plain and "changed a run and passed every check" in plain
+
+
+def test_rescore_takes_in_the_kills_of_a_later_run_and_refuses_a_stranger(tmp_path, capsys):
+    import json
+
+    def mutant(name, explore, monitor="survived"):
+        modes = {"suite": {"outcome": "survived", "by": None},
+                 "monitor": {"outcome": monitor, "by": None if monitor == "survived" else "a finding"},
+                 "explore": {"outcome": explore, "by": None if explore == "survived" else "a failure"}}
+        return {"id": name, "line": 1, "status": "judged", "modes": modes}
+    first, later, other = tmp_path / "first", tmp_path / "later", tmp_path / "other"
+    for folder in (first, later, other):
+        folder.mkdir()
+    (first / "results.json").write_text(json.dumps([mutant("a", "killed", "killed"), mutant("b", "survived"),
+                                                    mutant("c", "survived")]))
+    # The later run judged b and c again: it killed b (in explore only) and not c.
+    (later / "results.json").write_text(json.dumps([mutant("b", "killed"), mutant("c", "survived")]))
+    (other / "results.json").write_text(json.dumps([mutant("z", "killed")]))
+    server = tmp_path / "server.rs"
+    server.write_text("// a file\n")
+    empty = tmp_path / "none.txt"
+    empty.write_text("")
+    common = [str(server), "--rescore", "--equivalent", str(empty), "--classified", str(empty), "--out", str(first)]
+    # No report.txt yet (results.json written by hand): a title of its own, no traceback.
+    assert mutation_cli.main(common) == 0
+    before = capsys.readouterr().out
+    assert re.search(r"^suite \+ monitor \+ exploration\s+1\s+2\s+0\s+33\.3%$", before, re.M)
+    assert mutation_cli.main(common + ["--merge", str(later)]) == 0
+    after = capsys.readouterr().out
+    assert "kills of " + str(later) + " merged" in after.splitlines()[0]
+    # results.json keeps the merged kills: a later --rescore still counts them, and says so.
+    assert mutation_cli.main(common) == 0
+    again = capsys.readouterr().out
+    assert "kills of " + str(later) + " merged" in again.splitlines()[0]
+    assert re.search(r"^suite \+ monitor \+ exploration\s+2\s+1\s+0\s+66\.7%$", again, re.M)
+    assert re.search(r"^suite \+ monitor\s+1\s+2\s+0\s+33\.3%$", after, re.M)
+    assert re.search(r"^suite \+ monitor \+ exploration\s+2\s+1\s+0\s+66\.7%$", after, re.M)
+    # A run of another file is refused, and nothing is written.
+    written = (first / "results.json").read_text()
+    assert mutation_cli.main(common + ["--merge", str(other)]) == 2
+    assert "are not in this run" in capsys.readouterr().err
+    assert mutation_cli.main(common + ["--merge", str(tmp_path / "missing")]) == 2
+    assert (first / "results.json").read_text() == written
+    with pytest.raises(SystemExit):
+        mutation_cli.main([str(server), "--merge", str(later)])
 
 
 SEEDS = list(range(1, 21))
